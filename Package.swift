@@ -1,0 +1,66 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "mm1conv",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "mm1conv", targets: ["mm1conv"]),
+        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Reference"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // MARK: - System libraries (found through pkg-config)
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(
+            name: "CHDF5", pkgConfig: "hdf5 hdf5-serial",
+            providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: - Library modules, bottom to top
+        .target(name: "MM1Tensor"),
+        .target(
+            name: "MM1Formats",
+            dependencies: [
+                "MM1Tensor", "CZstd", "CHDF5",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "MM1Reference",
+            dependencies: [
+                "MM1Tensor",
+                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+            ]),
+        .target(
+            name: "MM1ConvCommands",
+            dependencies: [
+                "MM1Tensor", "MM1Formats", "MM1Reference",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(name: "mm1conv", dependencies: ["MM1ConvCommands"]),
+        .executableTarget(
+            name: "mm1bench",
+            dependencies: [
+                "MM1Tensor", "MM1Formats",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: - Test support and unit test bundles
+        .target(name: "MM1TestSupport", dependencies: ["MM1Tensor", "MM1Formats"]),
+        .testTarget(name: "MM1TensorTests", dependencies: ["MM1Tensor", "MM1Formats", "MM1TestSupport"]),
+        .testTarget(name: "MM1FormatsTests", dependencies: ["MM1Formats", "MM1TestSupport"]),
+        .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1TestSupport"]),
+        .testTarget(
+            name: "MM1ConvCommandsTests",
+            dependencies: ["MM1ConvCommands", "MM1TestSupport"]),
+    ]
+)

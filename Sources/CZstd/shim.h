@@ -1,0 +1,4 @@
+#ifndef MM1_CZSTD_SHIM_H
+#define MM1_CZSTD_SHIM_H
+#include <zstd.h>
+#endif

@@ -1,0 +1,72 @@
+import ArgumentParser
+import MM1Formats
+import MM1Tensor
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one place where errors become exit statuses. Statuses follow sysexits(3), as
+/// ArgumentParser's own usage error (64) does.
+public enum ExitStatus {
+    public static let usage: Int32 = 64
+    public static let dataError: Int32 = 65
+    public static let noInput: Int32 = 66
+    public static let software: Int32 = 70
+    public static let cannotCreate: Int32 = 73
+    public static let ioError: Int32 = 74
+
+    /// The status for `error`.
+    public static func code(for error: any Error) -> Int32 {
+        switch error {
+        case is FormatError, is ConversionError, is TensorLookupError: dataError
+        case let e as FileSystemError: e.isMissingFile ? noInput : ioError
+        case let e as OutputError:
+            if case .exists = e { cannotCreate } else { software }
+        default: software
+        }
+    }
+}
+
+/// Runs a command body, printing any error once to stderr and exiting with its status.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        let status = ExitStatus.code(for: error)
+        let prefix = status == ExitStatus.software ? "internal error (please report): " : "error: "
+        FileHandleStream.standardError.write("\(prefix)\(error)\n")
+        throw ExitCode(status)
+    }
+}
+
+/// Minimal stderr/stdout writer that does not go through Foundation's buffering.
+struct FileHandleStream: TextOutputStream {
+    let fd: Int32
+    static let standardError = FileHandleStream(fd: 2)
+    static let standardOutput = FileHandleStream(fd: 1)
+
+    func write(_ string: String) {
+        var s = string
+        s.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = systemWrite(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+
+    var isTerminal: Bool { isatty(fd) == 1 }
+}
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#else
+private let systemWrite = Darwin.write
+#endif

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import MM1Formats
+import MM1Tensor
+
+/// `mm1conv inspect PATH`: what a checkpoint holds.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the tensors, dtypes, shapes and metadata of a checkpoint.",
+        discussion: "PATH is a .safetensors file, a *.safetensors.index.json, or a folder holding either.")
+
+    @Argument(help: "The checkpoint: a file, an index.json or a folder.")
+    var path: String
+
+    @Flag(help: "Print machine-readable JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "Read every tensor and print its SHA-256 (shows a progress bar on a terminal).")
+    var hash = false
+
+    func run() throws {
+        try reportingErrors {
+            let opened = try Checkpoint.open(path)
+            let report = InspectReport(opened, hashes: hash ? try Self.hashes(opened.source) : nil)
+            var out = FileHandleStream.standardOutput
+            if json {
+                print(try report.jsonText(), to: &out)
+            } else {
+                print(report.table(), terminator: "", to: &out)
+            }
+            for w in report.warnings { FileHandleStream.standardError.write("warning: \(w)\n") }
+        }
+    }
+
+    static func hashes(_ source: any TensorSource) throws -> [String: String] {
+        let progress = ProgressBar("hashing", totalBytes: source.totalByteCount)
+        defer { progress.finish() }
+        var result: [String: String] = [:]
+        for info in source.tensors {
+            result[info.name] = Checkpoint.sha256(of: try source.view(named: info.name))
+            progress.advance(by: info.byteCount)
+        }
+        return result
+    }
+}
+
+/// What `inspect` prints, as a value: rendered as a table or encoded as JSON.
+struct InspectReport: Encodable {
+    struct Tensor: Encodable {
+        let name: String
+        let dtype: String
+        let shape: [Int]
+        let bytes: Int
+        let sha256: String?
+    }
+    struct DTypeTotal: Encodable {
+        let dtype: String
+        let tensors: Int
+        let elements: Int
+        let bytes: Int
+    }
+    let source: String
+    let format: String
+    let files: [String]
+    let metadata: [String: String]
+    let tensors: [Tensor]
+    let totals: [DTypeTotal]
+    let totalBytes: Int
+    let totalElements: Int
+    let warnings: [String]
+
+    init(_ opened: OpenedCheckpoint, hashes: [String: String]?) {
+        let infos = opened.source.tensors
+        source = opened.source.sourceDescription
+        format = opened.format
+        files = opened.files
+        metadata = opened.source.metadata
+        tensors = infos.map {
+            Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape.dimensions, bytes: $0.byteCount, sha256: hashes?[$0.name])
+        }
+        totals = Dictionary(grouping: infos, by: \.dtype).map { (dtype, group) in
+            DTypeTotal(dtype: dtype.rawValue, tensors: group.count, elements: group.reduce(0) { $0 + $1.shape.elementCount }, bytes: group.reduce(0) { $0 + $1.byteCount })
+        }.sorted { $0.dtype < $1.dtype }
+        totalBytes = infos.reduce(0) { $0 + $1.byteCount }
+        totalElements = infos.reduce(0) { $0 + $1.shape.elementCount }
+        warnings = opened.warnings
+    }
+
+    func jsonText() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func table() -> String {
+        var lines: [String] = []
+        lines.append("\(source): \(format), \(files.count) file\(files.count == 1 ? "" : "s"), \(tensors.count) tensors, \(ByteFormat.text(totalBytes)) of tensor data")
+        if !metadata.isEmpty {
+            lines.append("metadata:")
+            for key in metadata.keys.sorted() { lines.append("  \(key): \(metadata[key]!)") }
+        }
+        var rows = [["name", "dtype", "shape", "bytes"] + (tensors.first?.sha256 != nil ? ["sha256"] : [])]
+        for t in tensors {
+            rows.append([t.name, t.dtype, "[" + t.shape.map(String.init).joined(separator: ", ") + "]", String(t.bytes)] + (t.sha256.map { [$0] } ?? []))
+        }
+        lines += TextTable.render(rows, rightAligned: [3])
+        lines.append("totals by dtype:")
+        var totalRows = [["dtype", "tensors", "elements", "bytes"]]
+        for t in totals { totalRows.append([t.dtype, String(t.tensors), String(t.elements), String(t.bytes)]) }
+        totalRows.append(["all", String(tensors.count), String(totalElements), String(totalBytes)])
+        lines += TextTable.render(totalRows, rightAligned: [1, 2, 3]).map { "  " + $0 }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Aligned plain-text columns.
+enum TextTable {
+    static func render(_ rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
+        let widths = (0..<(rows.map(\.count).max() ?? 0)).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { (c, cell) in
+                let pad = String(repeating: " ", count: widths[c] - cell.count)
+                return rightAligned.contains(c) ? pad + cell : (c == row.count - 1 ? cell : cell + pad)
+            }.joined(separator: "  ")
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+import MM1Formats
+
+/// The `mm1conv` command: converts, quantizes, inspects and verifies MM1-family checkpoints.
+public struct MM1Conv: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "mm1conv",
+        abstract: "Convert, inspect and verify MM1-family multimodal checkpoints.",
+        discussion: """
+            Exit status: 0 success; 64 usage error; 65 malformed or inconsistent input; \
+            66 input not found; 73 output exists or cannot be created; 74 I/O error; 70 internal error.
+            """,
+        version: MM1Conv.versionText,
+        subcommands: [Inspect.self]
+    )
+
+    public init() {}
+
+    static var versionText: String {
+        "mm1conv 0.1.0 (libzstd \(NativeLibraries.zstdVersion), libhdf5 \(NativeLibraries.hdf5Version ?? "unknown"))"
+    }
+}

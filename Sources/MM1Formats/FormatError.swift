@@ -1,0 +1,34 @@
+/// An input file mm1conv will not read: which file, which tensor (when one is to blame), and why.
+public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What was violated. Each case matches files in the malformed corpus.
+    public enum Reason: Sendable, Equatable {
+        case safetensors(SafetensorsViolation)
+        case index(IndexViolation)
+    }
+
+    public let reason: Reason
+    /// The file as the user named it.
+    public let file: String
+    /// The tensor at fault, when there is one.
+    public let tensor: String?
+
+    public init(_ reason: Reason, file: String, tensor: String? = nil) {
+        self.reason = reason
+        self.file = file
+        self.tensor = tensor
+    }
+
+    public var description: String {
+        let detail: String = switch reason {
+        case .safetensors(let v): v.description
+        case .index(let v): v.description
+        }
+        if let tensor { return "\(file): tensor '\(Self.abbreviated(tensor))': \(detail)" }
+        return "\(file): \(detail)"
+    }
+
+    /// Names from hostile files can be a megabyte long; messages show the ends.
+    static func abbreviated(_ name: String) -> String {
+        name.count <= 200 ? name : "\(name.prefix(120))…(\(name.utf8.count) bytes)…\(name.suffix(40))"
+    }
+}

@@ -1,0 +1,57 @@
+/// A JSON value parsed by ``StrictJSONParser``, keeping what Foundation's parsers lose: key order,
+/// and numbers as their exact source text (so `2` and `2.0` stay different).
+public indirect enum JSONValue: Sendable, Equatable {
+    case object(JSONObject)
+    case array([JSONValue])
+    case string(String)
+    /// A number as written in the file, e.g. `"12"`, `"-3"`, `"1.5e3"`.
+    case number(String)
+    case bool(Bool)
+    case null
+
+    /// The value as an unsigned integer, only when written as plain digits that fit `UInt64`
+    /// (`1.0`, `1e0`, `-1` are not integers here, as in serde).
+    public var uint64: UInt64? {
+        guard case .number(let text) = self, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return UInt64(text)
+    }
+
+    /// The value as an `Int`, only when written as plain digits that fit.
+    public var int: Int? { uint64.flatMap { Int(exactly: $0) } }
+
+    public var string: String? { if case .string(let s) = self { s } else { nil } }
+    public var object: JSONObject? { if case .object(let o) = self { o } else { nil } }
+    public var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+
+    /// A short name of the value's kind, for messages ("object", "string", …).
+    public var kind: String {
+        switch self {
+        case .object: "object"
+        case .array: "array"
+        case .string: "string"
+        case .number(let t): "number \(t)"
+        case .bool: "boolean"
+        case .null: "null"
+        }
+    }
+}
+
+/// A JSON object's members in file order. Keys are unique: the parser rejects duplicates.
+public struct JSONObject: Sendable, Equatable {
+    public let members: [(key: String, value: JSONValue)]
+    private let index: [String: Int]
+
+    init(members: [(key: String, value: JSONValue)], index: [String: Int]) {
+        self.members = members
+        self.index = index
+    }
+
+    public subscript(key: String) -> JSONValue? { index[key].map { members[$0].value } }
+    public var keys: [String] { members.map(\.key) }
+    public var count: Int { members.count }
+
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        a.members.count == b.members.count
+            && zip(a.members, b.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    }
+}

@@ -1,0 +1,274 @@
+/// Why bytes are not acceptable JSON, and where.
+public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Reason: Sendable, Equatable {
+        case empty
+        case invalidUTF8
+        case unexpectedEnd
+        case unexpectedByte(UInt8)
+        case invalidNumber
+        case invalidEscape
+        case controlCharacterInString
+        case duplicateKey(String, depth: Int)
+        case nestingTooDeep(limit: Int)
+        case tooManyValues(limit: Int)
+        case trailingCharacters
+    }
+    public let reason: Reason
+    /// Byte offset in the parsed text.
+    public let offset: Int
+
+    public var description: String {
+        let what: String = switch reason {
+        case .empty: "empty input"
+        case .invalidUTF8: "not valid UTF-8"
+        case .unexpectedEnd: "unexpected end of input"
+        case .unexpectedByte(let b):
+            (0x20..<0x7F).contains(b) ? "unexpected character '\(Character(Unicode.Scalar(b)))'" : "unexpected byte 0x\(String(b, radix: 16, uppercase: true))"
+        case .invalidNumber: "invalid number"
+        case .invalidEscape: "invalid escape sequence in string"
+        case .controlCharacterInString: "unescaped control character in string"
+        case .duplicateKey(let k, _): "duplicate key \"\(k)\""
+        case .nestingTooDeep(let l): "nesting deeper than \(l) levels"
+        case .tooManyValues(let l): "more than \(l) values"
+        case .trailingCharacters: "trailing characters after the JSON value"
+        }
+        return "\(what) at byte \(offset)"
+    }
+}
+
+/// A small RFC 8259 parser for untrusted headers and index files.
+///
+/// It exists because Foundation's parsers are not strict enough for checkpoint headers: on Linux
+/// `JSONDecoder` silently keeps the first of two duplicate keys and `JSONSerialization` the last,
+/// and both accept `2.0` where an integer is required. This parser rejects duplicate keys, keeps
+/// numbers as text, validates UTF-8 first, allows only JSON whitespace around the value (as the
+/// safetensors reader does since 0.7), and caps nesting depth and the number of values so that
+/// hostile input cannot exhaust the stack or memory.
+public struct StrictJSONParser {
+    /// Deepest nesting of arrays and objects allowed.
+    public var maxDepth: Int
+    /// Most values (of any kind) allowed in one document.
+    public var maxValues: Int
+
+    public init(maxDepth: Int = 64, maxValues: Int = 50_000_000) {
+        self.maxDepth = maxDepth
+        self.maxValues = maxValues
+    }
+
+    /// Parses one JSON value from `bytes`, surrounded only by JSON whitespace.
+    public func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
+        guard !bytes.isEmpty else { throw JSONError(reason: .empty, offset: 0) }
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw JSONError(reason: .invalidUTF8, offset: 0) }
+        var cursor = Cursor(bytes: bytes, limits: self)
+        cursor.skipWhitespace()
+        let value = try cursor.parseValue(depth: 0)
+        cursor.skipWhitespace()
+        guard cursor.position == bytes.count else { throw JSONError(reason: .trailingCharacters, offset: cursor.position) }
+        return value
+    }
+
+    /// Parses `bytes` (a convenience for tests and small files).
+    public func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+        try bytes.withUnsafeBytes { raw in Result { () throws(JSONError) in try parse(raw) } }.get()
+    }
+
+    private struct Cursor {
+        let bytes: UnsafeRawBufferPointer
+        let limits: StrictJSONParser
+        var position = 0
+        var values = 0
+
+        init(bytes: UnsafeRawBufferPointer, limits: StrictJSONParser) {
+            self.bytes = bytes
+            self.limits = limits
+        }
+
+        func fail(_ reason: JSONError.Reason) -> JSONError { JSONError(reason: reason, offset: position) }
+
+        var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+        mutating func skipWhitespace() {
+            while let b = current, b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { position += 1 }
+        }
+
+        mutating func expect(_ literal: StaticString, _ value: JSONValue) throws(JSONError) -> JSONValue {
+            let n = literal.utf8CodeUnitCount
+            guard position + n <= bytes.count else { throw fail(.unexpectedEnd) }
+            for i in 0..<n where bytes[position + i] != literal.utf8Start[i] {
+                position += i
+                throw fail(.unexpectedByte(bytes[position]))
+            }
+            position += n
+            return value
+        }
+
+        mutating func parseValue(depth: Int) throws(JSONError) -> JSONValue {
+            values += 1
+            guard values <= limits.maxValues else { throw fail(.tooManyValues(limit: limits.maxValues)) }
+            guard let b = current else { throw fail(.unexpectedEnd) }
+            switch b {
+            case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+            case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+            case UInt8(ascii: "\""): return .string(try parseString())
+            case UInt8(ascii: "t"): return try expect("true", .bool(true))
+            case UInt8(ascii: "f"): return try expect("false", .bool(false))
+            case UInt8(ascii: "n"): return try expect("null", .null)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+            default: throw fail(.unexpectedByte(b))
+            }
+        }
+
+        mutating func parseObject(depth: Int) throws(JSONError) -> JSONValue {
+            guard depth <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
+            position += 1
+            var members: [(key: String, value: JSONValue)] = []
+            var index: [String: Int] = [:]
+            skipWhitespace()
+            if current == UInt8(ascii: "}") {
+                position += 1
+                return .object(JSONObject(members: [], index: [:]))
+            }
+            while true {
+                skipWhitespace()
+                guard let b = current else { throw fail(.unexpectedEnd) }
+                guard b == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(b)) }
+                let keyStart = position
+                let key = try parseString()
+                guard index[key] == nil else {
+                    throw JSONError(reason: .duplicateKey(key, depth: depth), offset: keyStart)
+                }
+                skipWhitespace()
+                guard let colon = current else { throw fail(.unexpectedEnd) }
+                guard colon == UInt8(ascii: ":") else { throw fail(.unexpectedByte(colon)) }
+                position += 1
+                skipWhitespace()
+                let value = try parseValue(depth: depth)
+                index[key] = members.count
+                members.append((key, value))
+                skipWhitespace()
+                guard let next = current else { throw fail(.unexpectedEnd) }
+                position += 1
+                if next == UInt8(ascii: "}") { return .object(JSONObject(members: members, index: index)) }
+                guard next == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(next)) }
+            }
+        }
+
+        mutating func parseArray(depth: Int) throws(JSONError) -> JSONValue {
+            guard depth <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
+            position += 1
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if current == UInt8(ascii: "]") {
+                position += 1
+                return .array([])
+            }
+            while true {
+                skipWhitespace()
+                elements.append(try parseValue(depth: depth))
+                skipWhitespace()
+                guard let next = current else { throw fail(.unexpectedEnd) }
+                position += 1
+                if next == UInt8(ascii: "]") { return .array(elements) }
+                guard next == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(next)) }
+            }
+        }
+
+        mutating func parseNumber() throws(JSONError) -> JSONValue {
+            let start = position
+            func digits(_ c: inout Cursor) -> Int {
+                let s = c.position
+                while let b = c.current, b >= 0x30 && b <= 0x39 { c.position += 1 }
+                return c.position - s
+            }
+            if current == UInt8(ascii: "-") { position += 1 }
+            guard let first = current, first >= 0x30 && first <= 0x39 else { throw fail(.invalidNumber) }
+            if first == UInt8(ascii: "0") {
+                position += 1
+            } else {
+                _ = digits(&self)
+            }
+            if current == UInt8(ascii: ".") {
+                position += 1
+                guard digits(&self) > 0 else { throw fail(.invalidNumber) }
+            }
+            if let e = current, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+                position += 1
+                if let s = current, s == UInt8(ascii: "+") || s == UInt8(ascii: "-") { position += 1 }
+                guard digits(&self) > 0 else { throw fail(.invalidNumber) }
+            }
+            return .number(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self))
+        }
+
+        mutating func parseString() throws(JSONError) -> String {
+            position += 1
+            let start = position
+            var hasEscape = false
+            while true {
+                guard let b = current else { throw fail(.unexpectedEnd) }
+                if b == UInt8(ascii: "\"") { break }
+                if b < 0x20 { throw fail(.controlCharacterInString) }
+                if b == UInt8(ascii: "\\") {
+                    hasEscape = true
+                    position += 1
+                    guard current != nil else { throw fail(.unexpectedEnd) }
+                }
+                position += 1
+            }
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+            position += 1
+            if !hasEscape { return String(decoding: raw, as: UTF8.self) }
+            return try unescape(raw, base: start)
+        }
+
+        func unescape(_ raw: UnsafeRawBufferPointer, base: Int) throws(JSONError) -> String {
+            var out: [UInt8] = []
+            out.reserveCapacity(raw.count)
+            var i = 0
+            func bad(_ at: Int) -> JSONError { JSONError(reason: .invalidEscape, offset: base + at) }
+            func hex4(_ at: Int) throws(JSONError) -> UInt32 {
+                guard at + 4 <= raw.count else { throw bad(at) }
+                var v: UInt32 = 0
+                for k in 0..<4 {
+                    let c = raw[at + k]
+                    let d: UInt32
+                    switch c {
+                    case 0x30...0x39: d = UInt32(c - 0x30)
+                    case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+                    case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+                    default: throw bad(at + k)
+                    }
+                    v = v << 4 | d
+                }
+                return v
+            }
+            while i < raw.count {
+                let b = raw[i]
+                guard b == UInt8(ascii: "\\") else { out.append(b); i += 1; continue }
+                let e = raw[i + 1]
+                i += 2
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4(i)
+                    i += 4
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"), raw[i + 1] == UInt8(ascii: "u") else { throw bad(i) }
+                        let low = try hex4(i + 2)
+                        guard (0xDC00..<0xE000).contains(low) else { throw bad(i) }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { throw bad(i - 4) }
+                    out.append(contentsOf: Array(String(Character(u)).utf8))
+                default: throw bad(i - 1)
+                }
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import MM1Tensor
+import Foundation
+
+/// A checkpoint of one or more safetensors files, opened from a file, an index or a folder.
+///
+/// Which files make up the checkpoint:
+/// 1. A `.safetensors` file: that file alone.
+/// 2. A `*.safetensors.index.json` (Hugging Face's sharded layout, `model-00001-of-00004.safetensors`
+///    …): the shards its `weight_map` names, beside it.
+/// 3. A folder: its one `*.safetensors.index.json` if it has one (several are an error), otherwise
+///    every `*.safetensors` file in it (MLX and some exporters shard without an index).
+///
+/// Index files are untrusted: hardened as huggingface_hub's loader is, an index over 10 MiB is
+/// refused, shard names that are absolute or contain `..` or a backslash are refused, and which
+/// tensors exist is decided by what the shards contain. Every disagreement between the index and
+/// the shards is reported at once (``IndexMismatch``).
+public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
+    /// The shards, in the order of their file names.
+    public let shards: [SafetensorsFile]
+    /// The index file, when the checkpoint has one.
+    public let indexPath: String?
+    /// `metadata` of the index (e.g. `total_size`) as strings, or the single file's `__metadata__`.
+    public let metadata: [String: String]
+    /// Non-fatal findings (e.g. `total_size` disagreeing with the shards).
+    public let warnings: [String]
+    public let tensors: [TensorInfo]
+    private let location: [String: Int]
+
+    /// Opens a file, an index or a folder (see the type's rules).
+    /// - Throws: ``FileSystemError`` or ``FormatError``.
+    public init(path: String, limits: ReadLimits = .standard) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FileSystemError(path: path, operation: "open", code: ENOENT)
+        }
+        let shardPaths: [String]
+        var indexMetadata: [String: String] = [:]
+        var warnings: [String] = []
+        var expected: [String: String]?  // tensor → shard file name, from the index
+        if isDirectory.boolValue {
+            let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+            let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
+            if indexes.count > 1 { throw FormatError(.index(.ambiguousIndex(indexes)), file: path) }
+            if let index = indexes.first {
+                let parsed = try Self.readIndex((path as NSString).appendingPathComponent(index), limits: limits)
+                (shardPaths, indexMetadata, expected) = parsed
+                self.indexPath = (path as NSString).appendingPathComponent(index)
+            } else {
+                shardPaths = names.filter { $0.hasSuffix(".safetensors") }.map { (path as NSString).appendingPathComponent($0) }
+                guard !shardPaths.isEmpty else { throw FormatError(.index(.noCheckpointFound), file: path) }
+                self.indexPath = nil
+            }
+        } else if path.hasSuffix(".json") {
+            (shardPaths, indexMetadata, expected) = try Self.readIndex(path, limits: limits)
+            self.indexPath = path
+        } else {
+            shardPaths = [path]
+            self.indexPath = nil
+        }
+
+        // Open every shard that exists; note the missing ones to report with the rest.
+        var mismatch = IndexMismatch()
+        var shards: [SafetensorsFile] = []
+        for shardPath in shardPaths {
+            do {
+                shards.append(try SafetensorsFile(path: shardPath, limits: limits))
+            } catch let error as FileSystemError where error.isMissingFile && indexPath != nil {
+                mismatch.missingShards.append((shardPath as NSString).lastPathComponent)
+            }
+        }
+
+        var location: [String: Int] = [:]
+        var all: [TensorInfo] = []
+        for (i, shard) in shards.enumerated() {
+            let shardName = (shard.path as NSString).lastPathComponent
+            for info in shard.tensors {
+                if let other = location[info.name] {
+                    let files = [shards[other].path, shard.path].map { ($0 as NSString).lastPathComponent }
+                    throw FormatError(.index(.tensorInSeveralFiles(files: files)), file: indexPath ?? path, tensor: info.name)
+                }
+                location[info.name] = i
+                all.append(info)
+                if let expected, expected[info.name] != shardName {
+                    mismatch.presentButUnlisted.append(.init(tensor: info.name, shard: shardName))
+                }
+            }
+        }
+        if let expected {
+            let missing = Set(mismatch.missingShards)
+            for (tensor, shard) in expected where !missing.contains(shard) {
+                if let i = location[tensor], (shards[i].path as NSString).lastPathComponent == shard { continue }
+                mismatch.listedButAbsent.append(.init(tensor: tensor, shard: shard))
+            }
+            mismatch.listedButAbsent.sort()
+            mismatch.presentButUnlisted.sort()
+            guard mismatch.isEmpty else { throw FormatError(.index(.mismatch(mismatch)), file: indexPath ?? path) }
+            let total = all.reduce(0) { $0 + $1.byteCount }
+            if let declared = indexMetadata["total_size"], Int(declared) != total {
+                warnings.append("index metadata.total_size is \(declared) but the shards hold \(total) bytes of tensor data")
+            }
+        }
+
+        self.shards = shards
+        self.tensors = all.sorted { $0.name < $1.name }
+        self.location = location
+        self.metadata = indexPath == nil && shards.count == 1 ? shards[0].metadata : indexMetadata
+        self.warnings = warnings + shards.flatMap { s in s.header.warnings.map { "\(s.path): \($0)" } }
+    }
+
+    public var sourceDescription: String { indexPath ?? shards.map(\.path).joined(separator: ", ") }
+
+    public func info(named name: String) -> TensorInfo? {
+        location[name].flatMap { shards[$0].info(named: name) }
+    }
+
+    public func view(named name: String) throws(TensorLookupError) -> TensorView {
+        guard let i = location[name] else { throw TensorLookupError(name: name, source: sourceDescription) }
+        return try shards[i].view(named: name)
+    }
+
+    /// The shard holding `name`.
+    public func shard(holding name: String) -> SafetensorsFile? { location[name].map { shards[$0] } }
+
+    /// Reads an index: its shard paths (sorted, unique), its metadata, and its weight map.
+    static func readIndex(_ path: String, limits: ReadLimits) throws -> ([String], [String: String], [String: String]) {
+        func fail(_ v: IndexViolation) -> FormatError { FormatError(.index(v), file: path) }
+        let file = try MappedFile(path: path)
+        guard file.size <= limits.maxIndexBytes else { throw fail(.indexTooLarge(size: file.size, limit: limits.maxIndexBytes)) }
+        let json: JSONValue
+        do { json = try StrictJSONParser(maxDepth: limits.maxJSONDepth).parse(file.bytes) } catch {
+            throw fail(.invalidIndex(error.description))
+        }
+        guard case .object(let top) = json else { throw fail(.invalidIndex("expected a JSON object, found \(json.kind)")) }
+        guard case .object(let map)? = top["weight_map"] else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
+        var metadata: [String: String] = [:]
+        if case .object(let m)? = top["metadata"] {
+            for (k, v) in m.members {
+                switch v {
+                case .string(let s): metadata[k] = s
+                case .number(let n): metadata[k] = n
+                default: continue
+                }
+            }
+        }
+        var weightMap: [String: String] = [:]
+        for (tensor, value) in map.members {
+            guard case .string(let shard) = value else {
+                throw FormatError(.index(.invalidIndex("weight_map value must be a string, found \(value.kind)")), file: path, tensor: tensor)
+            }
+            guard Self.isSafeShardName(shard) else { throw fail(.unsafeShardPath(shard)) }
+            guard shard.hasSuffix(".safetensors") else { throw fail(.unexpectedShardFormat(shard)) }
+            weightMap[tensor] = shard
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let shardPaths = Set(weightMap.values).sorted().map { folder.isEmpty ? $0 : (folder as NSString).appendingPathComponent($0) }
+        return (shardPaths, metadata, weightMap)
+    }
+
+    /// A shard name must be a plain relative path inside the checkpoint folder.
+    static func isSafeShardName(_ name: String) -> Bool {
+        guard !name.isEmpty, !name.hasPrefix("/"), !name.contains("\\"), !name.contains("\0") else { return false }
+        if name.count >= 2, name.dropFirst().first == ":" { return false }  // drive letter
+        return !name.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == ".." || $0.isEmpty }
+    }
+}

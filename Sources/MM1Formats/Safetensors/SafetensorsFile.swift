@@ -1,0 +1,39 @@
+import MM1Tensor
+/// One memory-mapped safetensors file whose header has been validated.
+///
+/// ```swift
+/// let file = try SafetensorsFile(path: "model.safetensors")
+/// let w = try file.view(named: "model.embed_tokens.weight")   // zero-copy
+/// let values = try w.floats()                                  // converted on demand
+/// ```
+public final class SafetensorsFile: TensorSource, @unchecked Sendable {
+    /// The path as given.
+    public let path: String
+    /// The validated header.
+    public let header: SafetensorsHeader
+    /// The mapping the views point into.
+    public let mapping: MappedFile
+    private let byName: [String: Int]
+
+    /// Maps and validates `path`.
+    /// - Throws: ``FileSystemError`` when the file cannot be read, ``FormatError`` when it breaks a rule.
+    public init(path: String, limits: ReadLimits = .standard) throws {
+        self.path = path
+        self.mapping = try MappedFile(path: path)
+        self.header = try SafetensorsHeader(parsing: mapping.bytes, name: path, limits: limits)
+        self.byName = Dictionary(uniqueKeysWithValues: header.tensors.enumerated().map { ($1.name, $0) })
+    }
+
+    public var sourceDescription: String { path }
+    public var tensors: [TensorInfo] { header.tensors }
+    public var metadata: [String: String] { header.metadata }
+
+    public func info(named name: String) -> TensorInfo? { byName[name].map { header.tensors[$0] } }
+
+    public func view(named name: String) throws(TensorLookupError) -> TensorView {
+        guard let info = info(named: name) else { throw TensorLookupError(name: name, source: path) }
+        let start = header.dataOffset + info.byteRange.lowerBound
+        let bytes = UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<(start + info.byteCount)])
+        return TensorView(info: info, bytes: bytes, owner: mapping)
+    }
+}

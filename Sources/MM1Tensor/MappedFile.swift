@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A system call that failed on a named file, with the `errno` it reported.
+public struct FileSystemError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The path as the caller gave it.
+    public let path: String
+    /// What was attempted: `"open"`, `"mmap"`, `"write"`, `"rename"`, …
+    public let operation: String
+    /// The `errno` value.
+    public let code: Int32
+
+    public init(path: String, operation: String, code: Int32) {
+        self.path = path
+        self.operation = operation
+        self.code = code
+    }
+
+    /// True when the file does not exist (`ENOENT`), so callers can report missing input.
+    public var isMissingFile: Bool { code == ENOENT }
+
+    public var description: String {
+        "\(path): \(operation) failed: \(String(cString: strerror(code)))"
+    }
+}
+
+/// A read-only, private memory mapping of a whole file.
+///
+/// Tensor views point into the mapping and keep it alive; nothing is copied when a tensor is read.
+/// The mapping is made once and never mutated, so it may be shared across threads.
+///
+/// - Important: like every memory-mapped reader (the Python `safetensors` package included), reading a
+///   view of a file that another process truncates after it was opened raises `SIGBUS`. Inputs are
+///   opened read-only and never modified by mm1conv itself.
+public final class MappedFile: @unchecked Sendable {
+    /// The path as given.
+    public let path: String
+    /// The mapped bytes (empty for an empty file).
+    public let bytes: UnsafeRawBufferPointer
+
+    /// Maps `path` read-only.
+    /// - Throws: ``FileSystemError`` when the file cannot be opened, is not a regular file, or cannot be mapped.
+    public init(path: String) throws(FileSystemError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FileSystemError(path: path, operation: "stat", code: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw FileSystemError(path: path, operation: "open (not a regular file)", code: EISDIR)
+        }
+        let size = Int(st.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw FileSystemError(path: path, operation: "mmap", code: errno)
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    /// The file's size in bytes.
+    public var size: Int { bytes.count }
+
+    /// Tells the kernel that `range` will be read front to back (a hint; failures are ignored).
+    public func adviseSequential(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_SEQUENTIAL)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}

@@ -1,0 +1,34 @@
+/// Anything that holds named tensors: a safetensors file, a sharded checkpoint, and later GGUF and
+/// HDF5 readers.
+///
+/// The graph, the naming dialects and the import report see only this protocol, so they work the
+/// same for every file format and can be tested with in-memory sources.
+public protocol TensorSource: Sendable {
+    /// Where the tensors come from, for messages (a path, or a list of shards).
+    var sourceDescription: String { get }
+    /// Every tensor, sorted by name.
+    var tensors: [TensorInfo] { get }
+    /// The file's string key-value metadata (safetensors `__metadata__`, or the index's).
+    var metadata: [String: String] { get }
+    /// The tensor called `name`, or `nil`.
+    func info(named name: String) -> TensorInfo?
+    /// A zero-copy view of the tensor called `name`.
+    /// - Throws: ``TensorLookupError`` when there is no such tensor.
+    func view(named name: String) throws(TensorLookupError) -> TensorView
+}
+
+/// A tensor was asked for by a name the source does not hold.
+public struct TensorLookupError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let name: String
+    public let source: String
+    public init(name: String, source: String) {
+        self.name = name
+        self.source = source
+    }
+    public var description: String { "\(source): no tensor named '\(name)'" }
+}
+
+extension TensorSource {
+    /// Total bytes of tensor data.
+    public var totalByteCount: Int { tensors.reduce(0) { $0 + $1.byteCount } }
+}

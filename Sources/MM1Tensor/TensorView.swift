@@ -1,0 +1,49 @@
+/// A zero-copy view of one tensor's bytes inside a mapped file.
+///
+/// The view keeps its file mapped for as long as it lives. Its bytes may be unaligned (files written
+/// by MLX do not align tensor data), so element access goes through ``DTypeConversion`` or
+/// `loadUnaligned`, never through a typed pointer.
+public struct TensorView: @unchecked Sendable {
+    /// Name, dtype, shape and the byte range recorded in the file.
+    public let info: TensorInfo
+    /// The tensor's bytes, exactly `info.byteCount` of them.
+    public let bytes: UnsafeRawBufferPointer
+    private let owner: AnyObject?
+
+    /// Makes a view of `bytes`, keeping `owner` (usually a ``MappedFile``) alive with it.
+    public init(info: TensorInfo, bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+        precondition(bytes.count == info.byteCount, "view of \(bytes.count) bytes for \(info.byteCount)-byte tensor")
+        self.info = info
+        self.bytes = bytes
+        self.owner = owner
+    }
+
+    public var name: String { info.name }
+    public var dtype: DType { info.dtype }
+    public var shape: Shape { info.shape }
+
+    /// Calls `body` with the raw bytes, keeping the mapping alive for the duration.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try withExtendedLifetime(owner) { () throws(E) -> R in try body(bytes) }
+    }
+
+    /// The elements converted to `Float`, in row-major order.
+    /// - Throws: ``ConversionError`` when the dtype cannot be converted.
+    public func floats() throws(ConversionError) -> [Float] {
+        var failure: ConversionError?
+        let values = [Float](unsafeUninitializedCapacity: info.shape.elementCount) { buffer, initialized in
+            do throws(ConversionError) {
+                try withUnsafeBytes { (raw) throws(ConversionError) in
+                    try DTypeConversion.toFloat32(raw, dtype: info.dtype, into: buffer)
+                }
+                initialized = buffer.count
+            } catch {
+                buffer.initialize(repeating: 0)
+                initialized = buffer.count
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return values
+    }
+}

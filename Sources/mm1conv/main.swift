@@ -1,0 +1,3 @@
+import MM1ConvCommands
+
+MM1Conv.main()
