@@ -61,6 +61,6 @@ let package = Package(
         .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1TestSupport"]),
         .testTarget(
             name: "MM1ConvCommandsTests",
-            dependencies: ["MM1ConvCommands", "MM1TestSupport"]),
+            dependencies: ["MM1ConvCommands", "MM1TestSupport", "mm1conv"]),
     ]
 )

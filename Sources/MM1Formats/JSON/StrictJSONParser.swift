@@ -17,6 +17,28 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset in the parsed text.
     public let offset: Int
 
+    public init(reason: Reason, offset: Int) {
+        self.reason = reason
+        self.offset = offset
+    }
+
+    /// A stable name for the reason (`"trailingCharacters"`).
+    public var code: String {
+        switch reason {
+        case .empty: "empty"
+        case .invalidUTF8: "invalidUTF8"
+        case .unexpectedEnd: "unexpectedEnd"
+        case .unexpectedByte: "unexpectedByte"
+        case .invalidNumber: "invalidNumber"
+        case .invalidEscape: "invalidEscape"
+        case .controlCharacterInString: "controlCharacterInString"
+        case .duplicateKey: "duplicateKey"
+        case .nestingTooDeep: "nestingTooDeep"
+        case .tooManyValues: "tooManyValues"
+        case .trailingCharacters: "trailingCharacters"
+        }
+    }
+
     public var description: String {
         let what: String = switch reason {
         case .empty: "empty input"

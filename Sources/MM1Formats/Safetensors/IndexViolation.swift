@@ -17,6 +17,20 @@ public enum IndexViolation: Sendable, Equatable, CustomStringConvertible {
     /// Two shards of an unindexed folder hold the same tensor.
     case tensorInSeveralFiles(files: [String])
 
+    /// A stable name for the rule, used in JSON output and the malformed corpus (`"mismatch"`).
+    public var code: String {
+        switch self {
+        case .indexTooLarge: "indexTooLarge"
+        case .invalidIndex: "invalidIndex"
+        case .unsafeShardPath: "unsafeShardPath"
+        case .unexpectedShardFormat: "unexpectedShardFormat"
+        case .mismatch: "mismatch"
+        case .noCheckpointFound: "noCheckpointFound"
+        case .ambiguousIndex: "ambiguousIndex"
+        case .tensorInSeveralFiles: "tensorInSeveralFiles"
+        }
+    }
+
     public var description: String {
         switch self {
         case .indexTooLarge(let s, let l): "index of \(s) bytes exceeds the limit of \(l) bytes"

@@ -40,6 +40,30 @@ public enum SafetensorsViolation: Sendable, Equatable, CustomStringConvertible {
     /// The file ends before the last tensor does.
     case dataTruncated(dataEnd: Int, available: Int)
 
+    /// A stable name for the rule, used in JSON output and the malformed corpus (`"dataGap"`).
+    public var code: String {
+        switch self {
+        case .truncatedHeaderLength: "truncatedHeaderLength"
+        case .headerTooLarge: "headerTooLarge"
+        case .headerTruncated: "headerTruncated"
+        case .headerNotJSON: "headerNotJSON"
+        case .headerNotObject: "headerNotObject"
+        case .invalidMetadata: "invalidMetadata"
+        case .invalidTensorEntry: "invalidTensorEntry"
+        case .duplicateTensorName: "duplicateTensorName"
+        case .unknownDType: "unknownDType"
+        case .invalidShape: "invalidShape"
+        case .invalidOffsets: "invalidOffsets"
+        case .sizeOverflow: "sizeOverflow"
+        case .misalignedSubByte: "misalignedSubByte"
+        case .byteCountMismatch: "byteCountMismatch"
+        case .dataGap: "dataGap"
+        case .dataOverlap: "dataOverlap"
+        case .trailingBytes: "trailingBytes"
+        case .dataTruncated: "dataTruncated"
+        }
+    }
+
     public var description: String {
         switch self {
         case .truncatedHeaderLength(let n): "file of \(n) bytes is shorter than the 8-byte header length"

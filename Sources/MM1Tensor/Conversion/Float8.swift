@@ -2,8 +2,10 @@
 /// `Float8_e5m2.h`).
 ///
 /// 1. E4M3FN has no infinities: `0x7F`/`0xFF` are NaN and the largest finite value is 448.
-///    f32 → E4M3FN rounds to nearest even; magnitudes ≥ 480 (halfway past 448), ±Inf and NaN all
-///    become NaN (`0x7F`, with the input's sign).
+///    f32 → E4M3FN rounds to nearest even and **saturates**: every magnitude above 448, ±Inf
+///    included, becomes ±448; NaN becomes `0x7F` with the input's sign. (This is what torch 2.15's
+///    `Tensor.to(torch.float8_e4m3fn)` does on the CPU, measured by the golden fixtures; the older
+///    c10 scalar code, and the design notes, turned overflow into NaN. The measured behaviour wins.)
 /// 2. E5M2 is the top byte of an f16: decoding is exact (a signalling NaN comes back quiet, as for
 ///    f16). f32 → E5M2 rounds to nearest even; magnitudes ≥ 65536 give ±Inf, NaN gives `0x7F`/`0xFF`.
 public enum Float8 {
@@ -22,13 +24,14 @@ public enum Float8 {
         var bits = f.bitPattern
         let sign = UInt8(truncatingIfNeeded: bits >> 24) & 0x80
         bits &= 0x7FFF_FFFF
-        if bits >= 0x43F0_0000 { return sign | 0x7F }  // ≥ 480, Inf, NaN
+        if bits > 0x7F80_0000 { return sign | 0x7F }  // NaN
+        if bits >= 0x43F0_0000 { return sign | 0x7E }  // ≥ 480 and ±Inf saturate to ±448
         if bits < 0x3C80_0000 {  // below 2^-6: subnormal; the FPU rounds at 2^-9 spacing
             let rounded = (Float(bitPattern: bits) + Float(bitPattern: 0x4680_0000)).bitPattern
             return sign | UInt8(truncatingIfNeeded: rounded &- 0x4680_0000)
         }
         let odd = (bits >> 20) & 1
-        return sign | UInt8(truncatingIfNeeded: (bits &+ 0xC407_FFFF &+ odd) >> 20)
+        return sign | min(0x7E, UInt8(truncatingIfNeeded: (bits &+ 0xC407_FFFF &+ odd) >> 20))
     }
 
     /// The f32 bit pattern of the E5M2 value `b`.

@@ -8,7 +8,9 @@
 /// 2. f32 → f16 rounds to nearest, ties to even; overflow gives ±Inf; f32 subnormals round to f16
 ///    subnormals or zero; a NaN keeps its sign, is made quiet, and keeps the top 9 payload bits.
 /// 3. bf16 → f32 is the 16-bit shift (payload and signalling bit kept).
-/// 4. f32 → bf16 rounds to nearest, ties to even; any NaN becomes `0x7FC0` (sign dropped).
+/// 4. f32 → bf16 rounds to nearest, ties to even; any NaN becomes `0xFFFF`. (torch 2.15's CPU
+///    kernels do this, measured by the golden fixtures; c10's scalar `round_to_nearest_even` returns
+///    `0x7FC0`. The measured behaviour wins.)
 public enum HalfPrecision {
     // MARK: f16
 
@@ -61,11 +63,11 @@ public enum HalfPrecision {
     @inlinable
     public static func float32Bits(fromBFloat16 b: UInt16) -> UInt32 { UInt32(b) << 16 }
 
-    /// The bf16 bit pattern nearest to `f` (ties to even); NaN becomes `0x7FC0`.
+    /// The bf16 bit pattern nearest to `f` (ties to even); NaN becomes `0xFFFF`.
     @inlinable
     public static func bfloat16Bits(fromFloat32 f: Float) -> UInt16 {
         let w = f.bitPattern
-        if w & 0x7FFF_FFFF > 0x7F80_0000 { return 0x7FC0 }
+        if w & 0x7FFF_FFFF > 0x7F80_0000 { return 0xFFFF }
         return UInt16(truncatingIfNeeded: (w &+ 0x7FFF &+ ((w >> 16) & 1)) >> 16)
     }
 
@@ -106,7 +108,7 @@ public enum HalfPrecision {
     public static func bfloat16Bits(fromFloat32 f: SIMD8<Float>) -> SIMD8<UInt16> {
         let w = unsafeBitCast(f, to: SIMD8<UInt32>.self)
         var r = (w &+ 0x7FFF &+ ((w &>> 16) & 1)) &>> 16
-        r.replace(with: 0x7FC0, where: (w & 0x7FFF_FFFF) .> 0x7F80_0000)
+        r.replace(with: 0xFFFF, where: (w & 0x7FFF_FFFF) .> 0x7F80_0000)
         return SIMD8<UInt16>(truncatingIfNeeded: r)
     }
 }

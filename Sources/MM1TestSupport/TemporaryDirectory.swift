@@ -1,0 +1,15 @@
+import Foundation
+
+/// A fresh folder under the system's temporary directory, removed by ``remove()``.
+public struct TemporaryDirectory {
+    public let path: String
+    public init(_ label: String = "mm1conv-test") throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        path = url.path
+    }
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+    /// Names in the folder, sorted (hidden files included).
+    public func contents() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+}
