@@ -1,0 +1,40 @@
+# mm1conv — set-up, sample run and tests. See README.md.
+SHELL := /bin/bash
+# Python for interop checks and fixture generation lives outside the repository.
+VENV ?= /opt/mm1py
+PY := $(VENV)/bin/python
+APT_PACKAGES := libhdf5-dev libzstd-dev libopenblas-dev pkg-config
+PIP_PACKAGES := numpy safetensors ml_dtypes
+INTEROP_DIR ?= $(CURDIR)/.build/interop
+
+.PHONY: setup sample test swift-test interop fixtures bench
+
+## Install what is missing: system libraries (apt as root, brew on macOS), then the Python readers.
+setup:
+	@if [ "$$(uname)" = Darwin ]; then brew install hdf5 zstd pkg-config; \
+	elif ! pkg-config --exists hdf5 libzstd openblas 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi; fi
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	@$(PY) -c "import numpy, safetensors, ml_dtypes" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
+
+## The main job on the bundled sample.
+sample: setup
+	swift build -c release --product mm1conv
+	.build/release/mm1conv inspect Samples/tiny-llama
+
+## Every test: Swift tests (which also write files for the interop check), then the Python interop check.
+test: setup
+	MM1_INTEROP_DIR=$(INTEROP_DIR) swift test
+	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)
+
+## Regenerate golden fixtures and the sample (needs torch; not part of the tests).
+fixtures:
+	$(PY) -m pip install -q torch huggingface_hub numpy safetensors
+	$(PY) Tests/Fixtures/generate_fixtures.py
+	$(PY) Tests/Fixtures/generate_malformed.py
+	$(PY) Samples/make_sample.py
+
+## Benchmarks against the Python peers, in one run (see Tests/Benchmarks/run.sh).
+bench: setup
+	bash Tests/Benchmarks/run.sh
