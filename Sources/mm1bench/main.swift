@@ -1,1 +1,81 @@
-print("placeholder")
+import Dispatch
+import Foundation
+import MM1Formats
+import MM1Tensor
+
+/// Benchmarks for `make bench` (Tests/Benchmarks/run.sh runs them beside the Python peers and prints
+/// the ratios). Each prints one JSON line: the median of the runs, and the process's peak RSS.
+///
+///   mm1bench convert bf16|f16 GIB RUNS     convert a GIB-sized buffer to f32
+///   mm1bench open PATH RUNS                open a (sharded) checkpoint and list every tensor
+func main() throws {
+    let args = CommandLine.arguments
+    guard args.count >= 3 else {
+        print("usage: mm1bench convert bf16|f16 GIB RUNS | mm1bench open PATH RUNS")
+        exit(64)
+    }
+    switch args[1] {
+    case "convert":
+        let dtype: DType = args[2] == "f16" ? .f16 : .bf16
+        let gib = Double(args[3]) ?? 1
+        let runs = Int(args[4]) ?? 5
+        let bytes = Int(gib * Double(1 << 30))
+        let count = bytes / 2
+        let source = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
+        let destination = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        defer { source.deallocate(); destination.deallocate() }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let words = source.bindMemory(to: UInt64.self)
+        for i in 0..<words.count {  // normal-ish values: random mantissas, exponents near 1
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            words[i] = (state & 0x03FF_03FF_03FF_03FF) | (dtype == .f16 ? 0x3800_3800_3800_3800 : 0x3F00_3F00_3F00_3F00)
+        }
+        destination.initialize(repeating: 0)
+        let times = try (0..<runs).map { _ in
+            try seconds { try DTypeConversion.toFloat32(UnsafeRawBufferPointer(source), dtype: dtype, into: destination) }
+        }
+        report(["bench": "convert", "dtype": dtype.rawValue, "bytes": bytes, "median_s": median(times),
+                "gib_per_s": Double(bytes) / Double(1 << 30) / median(times), "threads": ProcessorCount.active])
+    case "open":
+        let runs = Int(args[3]) ?? 5
+        var tensors = 0
+        let times = try (0..<runs).map { _ in
+            try seconds {
+                let checkpoint = try SafetensorsCheckpoint(path: args[2])
+                tensors = checkpoint.tensors.reduce(0) { n, info in n + (info.name.isEmpty ? 0 : 1) }
+            }
+        }
+        report(["bench": "open", "tensors": tensors, "median_s": median(times)])
+    default:
+        print("unknown benchmark \(args[1])")
+        exit(64)
+    }
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Peak resident set size in bytes (VmHWM), or 0 where /proc is missing.
+func peakRSS() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+    return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+}
+
+func report(_ fields: [String: Any]) {
+    var all = fields
+    all["impl"] = "mm1conv"
+    all["peak_rss"] = peakRSS()
+    let data = try! JSONSerialization.data(withJSONObject: all, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+try main()

@@ -46,7 +46,13 @@ public struct JSONObject: Sendable, Equatable {
         self.index = index
     }
 
-    public subscript(key: String) -> JSONValue? { index[key].map { members[$0].value } }
+    /// Objects with fewer members are searched by scanning and carry no hash index.
+    static let indexThreshold = 8
+
+    public subscript(key: String) -> JSONValue? {
+        if members.count < Self.indexThreshold { return members.first { $0.key == key }?.value }
+        return index[key].map { members[$0].value }
+    }
     public var keys: [String] { members.map(\.key) }
     public var count: Int { members.count }
 

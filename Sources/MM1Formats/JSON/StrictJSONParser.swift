@@ -156,7 +156,9 @@ public struct StrictJSONParser {
                 guard b == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(b)) }
                 let keyStart = position
                 let key = try parseString()
-                guard index[key] == nil else {
+                // Small objects (every tensor entry) are checked by scanning: cheaper than hashing.
+                let duplicate = members.count < JSONObject.indexThreshold ? members.contains { $0.key == key } : index[key] != nil
+                guard !duplicate else {
                     throw JSONError(reason: .duplicateKey(key, depth: depth), offset: keyStart)
                 }
                 skipWhitespace()
@@ -165,8 +167,12 @@ public struct StrictJSONParser {
                 position += 1
                 skipWhitespace()
                 let value = try parseValue(depth: depth)
-                index[key] = members.count
                 members.append((key, value))
+                if members.count == JSONObject.indexThreshold {
+                    for (i, m) in members.enumerated() { index[m.key] = i }
+                } else if members.count > JSONObject.indexThreshold {
+                    index[key] = members.count - 1
+                }
                 skipWhitespace()
                 guard let next = current else { throw fail(.unexpectedEnd) }
                 position += 1

@@ -71,11 +71,12 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
 
         var location: [String: Int] = [:]
         var all: [TensorInfo] = []
+        let shardNames = shards.map { ($0.path as NSString).lastPathComponent }
         for (i, shard) in shards.enumerated() {
-            let shardName = (shard.path as NSString).lastPathComponent
+            let shardName = shardNames[i]
             for info in shard.tensors {
                 if let other = location[info.name] {
-                    let files = [shards[other].path, shard.path].map { ($0 as NSString).lastPathComponent }
+                    let files = [shardNames[other], shardName]
                     throw FormatError(.index(.tensorInSeveralFiles(files: files)), file: indexPath ?? path, tensor: info.name)
                 }
                 location[info.name] = i
@@ -88,7 +89,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         if let expected {
             let missing = Set(mismatch.missingShards)
             for (tensor, shard) in expected where !missing.contains(shard) {
-                if let i = location[tensor], (shards[i].path as NSString).lastPathComponent == shard { continue }
+                if let i = location[tensor], shardNames[i] == shard { continue }
                 mismatch.listedButAbsent.append(.init(tensor: tensor, shard: shard))
             }
             mismatch.listedButAbsent.sort()
@@ -143,12 +144,15 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             }
         }
         var weightMap: [String: String] = [:]
+        var checkedShards = Set<String>()
         for (tensor, value) in map.members {
             guard case .string(let shard) = value else {
                 throw FormatError(.index(.invalidIndex("weight_map value must be a string, found \(value.kind)")), file: path, tensor: tensor)
             }
-            guard Self.isSafeShardName(shard) else { throw fail(.unsafeShardPath(shard)) }
-            guard shard.hasSuffix(".safetensors") else { throw fail(.unexpectedShardFormat(shard)) }
+            if checkedShards.insert(shard).inserted {
+                guard Self.isSafeShardName(shard) else { throw fail(.unsafeShardPath(shard)) }
+                guard shard.hasSuffix(".safetensors") else { throw fail(.unexpectedShardFormat(shard)) }
+            }
             weightMap[tensor] = shard
         }
         let folder = (path as NSString).deletingLastPathComponent

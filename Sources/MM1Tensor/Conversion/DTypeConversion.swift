@@ -125,9 +125,11 @@ public enum DTypeConversion {
         switch dtype {
         case .f32: out.copyMemory(from: src, byteCount: n * 4)
         case .bf16:
-            simd8(n, src, 2, out) { (h: SIMD8<UInt16>) in SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16 }
+            let words = UnsafeMutablePointer<UInt32>(OpaquePointer(dst))
+            for i in 0..<n { words[i] = UInt32(src.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) &<< 16 }
         case .f16:
-            simd8(n, src, 2, out) { (h: SIMD8<UInt16>) in HalfPrecision.float32Bits(fromFloat16: h) }
+            let words = UnsafeMutablePointer<UInt32>(OpaquePointer(dst))
+            for i in 0..<n { words[i] = HalfPrecision.float32BitsBranchFree(fromFloat16: src.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) }
         case .f8E4M3: lookup(Float8.e4m3Table, src, dst, n)
         case .f8E5M2: lookup(Float8.e5m2Table, src, dst, n)
         case .f64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }

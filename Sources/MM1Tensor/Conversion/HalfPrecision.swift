@@ -71,6 +71,20 @@ public enum HalfPrecision {
         return UInt16(truncatingIfNeeded: (w &+ 0x7FFF &+ ((w >> 16) & 1)) >> 16)
     }
 
+    /// The same result as ``float32Bits(fromFloat16:)-(UInt16)`` written with selects instead of
+    /// branches, so that the compiler vectorises loops over it.
+    @inlinable @inline(__always)
+    public static func float32BitsBranchFree(fromFloat16 h: UInt16) -> UInt32 {
+        let h32 = UInt32(h)
+        let o = (h32 & 0x7FFF) &<< 13
+        let exponent = o & 0x0F80_0000
+        let normal = o &+ 0x3800_0000
+        let special = (normal &+ 0x3800_0000) | ((h32 & 0x3FF) != 0 ? 0x0040_0000 : 0)
+        let subnormal = (Float(bitPattern: normal &+ 0x0080_0000) - Float(bitPattern: 0x3880_0000)).bitPattern
+        let magnitude = exponent == 0x0F80_0000 ? special : (exponent == 0 ? subnormal : normal)
+        return magnitude | ((h32 & 0x8000) &<< 16)
+    }
+
     // MARK: 8-lane versions
 
     /// Eight f16 → eight f32 bit patterns (same rules as the scalar function).
