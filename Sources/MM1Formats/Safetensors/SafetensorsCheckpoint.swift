@@ -128,7 +128,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         let file = try MappedFile(path: path)
         guard file.size <= limits.maxIndexBytes else { throw fail(.indexTooLarge(size: file.size, limit: limits.maxIndexBytes)) }
         let json: JSONValue
-        do { json = try StrictJSONParser(maxDepth: limits.maxJSONDepth).parse(file.bytes) } catch {
+        do { json = try withExtendedLifetime(file) { try StrictJSONParser(maxDepth: limits.maxJSONDepth).parse(file.bytes) } } catch {
             throw fail(.invalidIndex(error.description))
         }
         guard case .object(let top) = json else { throw fail(.invalidIndex("expected a JSON object, found \(json.kind)")) }
