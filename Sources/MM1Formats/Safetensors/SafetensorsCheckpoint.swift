@@ -128,8 +128,12 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         let file = try MappedFile(path: path)
         guard file.size <= limits.maxIndexBytes else { throw fail(.indexTooLarge(size: file.size, limit: limits.maxIndexBytes)) }
         let json: JSONValue
-        do { json = try withExtendedLifetime(file) { try StrictJSONParser(maxDepth: limits.maxJSONDepth).parse(file.bytes) } } catch {
-            throw fail(.invalidIndex(error.description))
+        let parsed = withExtendedLifetime(file) {
+            Result { () throws(JSONError) in try StrictJSONParser(maxDepth: limits.maxJSONDepth).parse(file.bytes) }
+        }
+        switch parsed {
+        case .success(let value): json = value
+        case .failure(let error): throw fail(.invalidIndex(error.description))
         }
         guard case .object(let top) = json else { throw fail(.invalidIndex("expected a JSON object, found \(json.kind)")) }
         guard case .object(let map)? = top["weight_map"] else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
