@@ -16,17 +16,17 @@ public struct Shape: Sendable, Hashable, Codable, CustomStringConvertible, Expre
 
     /// Makes a shape, checking that every dimension is non-negative and the product fits in `Int`.
     public init(_ dimensions: [Int]) throws(Invalid) {
+        // Multiplied in order with overflow checks, as the safetensors reference does
+        // (`try_fold(1, checked_mul)`): once a dimension is 0 the product stays 0 and cannot overflow.
         var count = 1
-        var sawZero = false
         for d in dimensions {
             guard d >= 0 else { throw .negativeDimension(d) }
-            if d == 0 { sawZero = true; continue }
             let (p, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow else { throw .elementCountOverflows }
             count = p
         }
         self.dimensions = dimensions
-        self.elementCount = sawZero ? 0 : count
+        self.elementCount = count
     }
 
     public init(arrayLiteral elements: Int...) {

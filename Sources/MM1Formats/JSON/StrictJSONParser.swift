@@ -8,7 +8,8 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidNumber
         case invalidEscape
         case controlCharacterInString
-        case duplicateKey(String, depth: Int)
+        /// A key repeated in one object; `path` holds the keys of the enclosing objects, outermost first.
+        case duplicateKey(String, path: [String])
         case nestingTooDeep(limit: Int)
         case tooManyValues(limit: Int)
         case trailingCharacters
@@ -99,6 +100,8 @@ public struct StrictJSONParser {
         let limits: StrictJSONParser
         var position = 0
         var values = 0
+        /// Keys of the objects being parsed, outermost first (for duplicate-key errors).
+        var keyPath: [String] = []
 
         init(bytes: UnsafeRawBufferPointer, limits: StrictJSONParser) {
             self.bytes = bytes
@@ -159,14 +162,16 @@ public struct StrictJSONParser {
                 // Small objects (every tensor entry) are checked by scanning: cheaper than hashing.
                 let duplicate = members.count < JSONObject.indexThreshold ? members.contains { $0.key == key } : index[key] != nil
                 guard !duplicate else {
-                    throw JSONError(reason: .duplicateKey(key, depth: depth), offset: keyStart)
+                    throw JSONError(reason: .duplicateKey(key, path: keyPath), offset: keyStart)
                 }
                 skipWhitespace()
                 guard let colon = current else { throw fail(.unexpectedEnd) }
                 guard colon == UInt8(ascii: ":") else { throw fail(.unexpectedByte(colon)) }
                 position += 1
                 skipWhitespace()
+                keyPath.append(key)
                 let value = try parseValue(depth: depth)
+                keyPath.removeLast()
                 members.append((key, value))
                 if members.count == JSONObject.indexThreshold {
                     for (i, m) in members.enumerated() { index[m.key] = i }

@@ -14,7 +14,8 @@ public enum IndexViolation: Sendable, Equatable, CustomStringConvertible {
     case noCheckpointFound
     /// A folder with several index files, so which one is meant is unclear.
     case ambiguousIndex([String])
-    /// Two shards of an unindexed folder hold the same tensor.
+    /// Two files of a checkpoint without an index hold the same tensor (with an index, the copy the
+    /// index does not name is reported in ``IndexMismatch/presentButUnlisted``).
     case tensorInSeveralFiles(files: [String])
 
     /// A stable name for the rule, used in JSON output and the malformed corpus (`"mismatch"`).

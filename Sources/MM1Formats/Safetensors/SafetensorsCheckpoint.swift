@@ -75,15 +75,19 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         for (i, shard) in shards.enumerated() {
             let shardName = shardNames[i]
             for info in shard.tensors {
-                if let other = location[info.name] {
+                if let expected {
+                    // With an index, a copy in a shard the index does not name is one more disagreement
+                    // for the report, so every one is listed in the same run.
+                    if expected[info.name] != shardName {
+                        mismatch.presentButUnlisted.append(.init(tensor: info.name, shard: shardName))
+                        continue
+                    }
+                } else if let other = location[info.name] {
                     let files = [shardNames[other], shardName]
-                    throw FormatError(.index(.tensorInSeveralFiles(files: files)), file: indexPath ?? path, tensor: info.name)
+                    throw FormatError(.index(.tensorInSeveralFiles(files: files)), file: path, tensor: info.name)
                 }
                 location[info.name] = i
                 all.append(info)
-                if let expected, expected[info.name] != shardName {
-                    mismatch.presentButUnlisted.append(.init(tensor: info.name, shard: shardName))
-                }
             }
         }
         if let expected {
@@ -159,15 +163,31 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             }
             weightMap[tensor] = shard
         }
+        guard !weightMap.isEmpty else { throw fail(.invalidIndex("\"weight_map\" is empty")) }
         let folder = (path as NSString).deletingLastPathComponent
         let shardPaths = Set(weightMap.values).sorted().map { folder.isEmpty ? $0 : (folder as NSString).appendingPathComponent($0) }
+        // A shard that is a symbolic link out of the checkpoint's folder could pull in any file.
+        if let root = realPath(folder.isEmpty ? "." : folder) {
+            for shardPath in shardPaths {
+                if let resolved = realPath(shardPath), !resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
+                    throw fail(.unsafeShardPath((shardPath as NSString).lastPathComponent))
+                }
+            }
+        }
         return (shardPaths, metadata, weightMap)
     }
 
-    /// A shard name must be a plain relative path inside the checkpoint folder.
+    /// A shard name must be a plain file name in the checkpoint's folder, as every Hugging Face and
+    /// MLX writer produces: no folder separators of either kind, no drive letter, no NUL, not `.`/`..`.
     static func isSafeShardName(_ name: String) -> Bool {
-        guard !name.isEmpty, !name.hasPrefix("/"), !name.contains("\\"), !name.contains("\0") else { return false }
-        if name.count >= 2, name.dropFirst().first == ":" { return false }  // drive letter
-        return !name.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == ".." || $0.isEmpty }
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\\"), !name.contains("\0") else { return false }
+        return !(name.count >= 2 && name.dropFirst().first == ":")  // drive letter
+    }
+
+    /// The canonical absolute path of an existing file, or `nil`.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }

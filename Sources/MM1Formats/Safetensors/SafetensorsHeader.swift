@@ -34,11 +34,13 @@ public struct SafetensorsHeader: Sendable {
             json = try StrictJSONParser(maxDepth: limits.maxJSONDepth)
                 .parse(UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)]))
         } catch {
-            if case .duplicateKey(let key, let depth) = error.reason, depth == 1 {
-                throw fail(key == "__metadata__" ? .invalidMetadata("appears twice") : .duplicateTensorName, key == "__metadata__" ? nil : key)
-            }
-            if case .duplicateKey(let key, _) = error.reason {
-                throw fail(.invalidTensorEntry("duplicate field \"\(key)\""))
+            if case .duplicateKey(let key, let path) = error.reason {
+                switch (path.first, key) {
+                case (nil, "__metadata__"): throw fail(.invalidMetadata("appears twice"))
+                case (nil, _): throw fail(.duplicateTensorName, key)
+                case ("__metadata__"?, _): throw fail(.invalidMetadata("key \"\(FormatError.abbreviated(key))\" appears twice"))
+                case (let tensor?, _): throw fail(.invalidTensorEntry("field \"\(FormatError.abbreviated(key))\" appears twice"), tensor)
+                }
             }
             throw fail(.headerNotJSON(error))
         }
@@ -103,7 +105,7 @@ public struct SafetensorsHeader: Sendable {
         guard let offsetsValue = o["data_offsets"] else { throw fail(.invalidTensorEntry("missing \"data_offsets\""), name) }
         let unknown = o.keys.filter { !["dtype", "shape", "data_offsets"].contains($0) }
 
-        guard case .string(let dtypeName) = dtypeValue else { throw fail(.unknownDType("\(dtypeValue.kind)"), name) }
+        guard case .string(let dtypeName) = dtypeValue else { throw fail(.invalidTensorEntry("\"dtype\" must be a string, found \(dtypeValue.kind)"), name) }
         guard let dtype = DType(safetensorsName: dtypeName) else { throw fail(.unknownDType(dtypeName), name) }
 
         guard case .array(let dims) = shapeValue else { throw fail(.invalidShape("expected an array, found \(shapeValue.kind)"), name) }
@@ -123,7 +125,8 @@ public struct SafetensorsHeader: Sendable {
             throw fail(.invalidOffsets("expected an array of two integers"), name)
         }
         guard let begin = offsets[0].int, let end = offsets[1].int else {
-            throw fail(.invalidOffsets("[\(offsets.map(Self.text).joined(separator: ", "))] are not non-negative integers"), name)
+            let tooLarge = offsets.allSatisfy { $0.uint64 != nil }
+            throw fail(.invalidOffsets("[\(offsets.map(Self.text).joined(separator: ", "))] \(tooLarge ? "exceed the largest file offset" : "are not non-negative integers")"), name)
         }
         guard begin <= end else { throw fail(.invalidOffsets("begin \(begin) is after end \(end)"), name) }
 
