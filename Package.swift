@@ -26,7 +26,8 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]),
 
         // MARK: - Library modules, bottom to top
-        .target(name: "MM1Tensor"),
+        .target(name: "CKernels"),
+        .target(name: "MM1Tensor", dependencies: ["CKernels"]),
         .target(
             name: "MM1Formats",
             dependencies: [

@@ -1,5 +1,5 @@
 import MM1Formats
-import MM1Tensor
+@testable import MM1Tensor
 import MM1TestSupport
 import Testing
 
@@ -32,6 +32,9 @@ import Testing
         #expect(firstDifferences(try Self.bulkToF32Bits(input, as: .f16), want) == nil)
         let scalar = Self.array(input, UInt16.self).map(HalfPrecision.float32Bits(fromFloat16:))
         #expect(firstDifferences(scalar, want) == nil)
+        var portable = [Float](repeating: 0, count: want.count)
+        portable.withUnsafeMutableBufferPointer { DTypeConversion.portableHalfToFloat(input.bytes.baseAddress!, $0.baseAddress!, want.count) }
+        #expect(firstDifferences(portable.map(\.bitPattern), want) == nil)
     }
 
     @Test("every bf16 bit pattern converts to f32 as torch does (bulk and scalar)")
@@ -65,6 +68,11 @@ import Testing
             #expect(firstDifferences(got, Self.array(expected, UInt16.self), inputs: inputs) == nil)
             let scalar = floats.map(dtype == .f16 ? HalfPrecision.float16Bits(fromFloat32:) : HalfPrecision.bfloat16Bits(fromFloat32:))
             #expect(firstDifferences(scalar, Self.array(expected, UInt16.self), inputs: inputs) == nil)
+            if dtype == .f16 {
+                var portable = [UInt16](repeating: 0, count: floats.count)
+                floats.withUnsafeBufferPointer { src in portable.withUnsafeMutableBytes { DTypeConversion.portableFloatToHalf(src.baseAddress!, $0.baseAddress!, floats.count) } }
+                #expect(firstDifferences(portable, Self.array(expected, UInt16.self), inputs: inputs) == nil)
+            }
         } else {
             #expect(firstDifferences(out, Self.array(expected, UInt8.self), inputs: inputs) == nil)
         }

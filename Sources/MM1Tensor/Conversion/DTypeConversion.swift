@@ -1,3 +1,9 @@
+import CKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 
 /// Why elements could not be converted.
@@ -99,6 +105,11 @@ public enum DTypeConversion {
         if let error { throw error }
     }
 
+    /// Whether f16 conversions may use the CPU's F16C instructions (when it has them). Both paths
+    /// give identical bits (the golden tests run with each); `MM1CONV_PORTABLE_HALF=1` turns the
+    /// hardware path off.
+    public static let useHardwareHalf: Bool = getenv("MM1CONV_PORTABLE_HALF") == nil
+
     // MARK: - Work splitting
 
     /// Runs `body` over `0..<count` in one piece, or split across the machine's cores when large.
@@ -128,8 +139,8 @@ public enum DTypeConversion {
             let words = UnsafeMutablePointer<UInt32>(OpaquePointer(dst))
             for i in 0..<n { words[i] = UInt32(src.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) &<< 16 }
         case .f16:
-            let words = UnsafeMutablePointer<UInt32>(OpaquePointer(dst))
-            for i in 0..<n { words[i] = HalfPrecision.float32BitsBranchFree(fromFloat16: src.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) }
+            if useHardwareHalf, mm1_f16_to_f32(src, dst, n) == n { return }
+            portableHalfToFloat(src, dst, n)
         case .f8E4M3: lookup(Float8.e4m3Table, src, dst, n)
         case .f8E5M2: lookup(Float8.e5m2Table, src, dst, n)
         case .f64: for i in 0..<n { dst[i] = Float(src.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
@@ -153,7 +164,8 @@ public enum DTypeConversion {
         case .bf16:
             simd8(n, src, 4, out) { (f: SIMD8<Float>) in HalfPrecision.bfloat16Bits(fromFloat32: f) }
         case .f16:
-            simd8(n, src, 4, out) { (f: SIMD8<Float>) in HalfPrecision.float16Bits(fromFloat32: f) }
+            if useHardwareHalf, mm1_f32_to_f16(src, out, n) == n { return }
+            portableFloatToHalf(src, out, n)
         case .f8E4M3: for i in 0..<n { out.storeBytes(of: Float8.e4m3Bits(fromFloat32: src[i]), toByteOffset: i, as: UInt8.self) }
         case .f8E5M2: for i in 0..<n { out.storeBytes(of: Float8.e5m2Bits(fromFloat32: src[i]), toByteOffset: i, as: UInt8.self) }
         case .f64: for i in 0..<n { out.storeBytes(of: Double(src[i]), toByteOffset: i * 8, as: Double.self) }
@@ -169,6 +181,17 @@ public enum DTypeConversion {
         case .f4, .f6E2M3, .f6E3M2, .f8E8M0, .f8E4M3FNUZ, .f8E5M2FNUZ, .c64:
             preconditionFailure("unconvertible dtype \(dtype) reached a kernel")
         }
+    }
+
+    /// f16 → f32 without F16C (the naive twin of the hardware path; tests run both).
+    static func portableHalfToFloat(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        let words = UnsafeMutablePointer<UInt32>(OpaquePointer(dst))
+        for i in 0..<n { words[i] = HalfPrecision.float32BitsBranchFree(fromFloat16: src.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) }
+    }
+
+    /// f32 → f16 without F16C (the naive twin of the hardware path; tests run both).
+    static func portableFloatToHalf(_ src: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ n: Int) {
+        simd8(n, src, 4, out) { (f: SIMD8<Float>) in HalfPrecision.float16Bits(fromFloat32: f) }
     }
 
     /// Applies an 8-lane kernel to `n` elements, then the same kernel to a zero-padded tail.
