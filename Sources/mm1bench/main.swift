@@ -45,7 +45,12 @@ func main() throws {
                 tensors = checkpoint.tensors.reduce(0) { n, info in n + (info.name.isEmpty ? 0 : 1) }
             }
         }
-        report(["bench": "open", "tensors": tensors, "median_s": median(times)])
+        // The same work as the Python peer: each shard opened and listed, without the index.
+        let shardPaths = try FileManager.default.contentsOfDirectory(atPath: args[2]).filter { $0.hasSuffix(".safetensors") }.sorted()
+        let shardTimes = try (0..<runs).map { _ in
+            try seconds { for name in shardPaths { _ = try SafetensorsFile(path: "\(args[2])/\(name)").tensors.count } }
+        }
+        report(["bench": "open", "tensors": tensors, "median_s": median(times), "shards_only_median_s": median(shardTimes)])
     default:
         print("unknown benchmark \(args[1])")
         exit(64)

@@ -18,8 +18,10 @@ import Testing
         #expect(o["b"]?.array?.map { $0.uint64 } == [1, nil, nil, nil])
         #expect(o["b"]?.array?[1] == .number("2.0"))
         #expect(o["a"]?.object?["x"]?.string == "y")
-        #expect(JSONValue.number("18446744073709551615").uint64 == UInt64.max)
-        #expect(JSONValue.number("18446744073709551616").uint64 == nil)
+        #expect(try parse("18446744073709551615").uint64 == UInt64.max)
+        #expect(try parse("18446744073709551616") == .number("18446744073709551616"))
+        #expect(try parse("0") == .unsigned(0))
+        #expect(try parse("-0") == .number("-0"))
     }
 
     @Test("decodes escapes and surrogate pairs")

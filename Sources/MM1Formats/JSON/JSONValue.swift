@@ -1,20 +1,20 @@
 /// A JSON value parsed by ``StrictJSONParser``, keeping what Foundation's parsers lose: key order,
 /// and numbers as their exact source text (so `2` and `2.0` stay different).
-public indirect enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case object(JSONObject)
     case array([JSONValue])
     case string(String)
-    /// A number as written in the file, e.g. `"12"`, `"-3"`, `"1.5e3"`.
+    /// A number written as plain digits that fits `UInt64` (the common case in headers: shapes and
+    /// offsets), kept without allocating its text.
+    case unsigned(UInt64)
+    /// Any other number as written in the file, e.g. `"-3"`, `"2.0"`, `"1.5e3"`, or digits beyond `UInt64`.
     case number(String)
     case bool(Bool)
     case null
 
     /// The value as an unsigned integer, only when written as plain digits that fit `UInt64`
     /// (`1.0`, `1e0`, `-1` are not integers here, as in serde).
-    public var uint64: UInt64? {
-        guard case .number(let text) = self, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-        return UInt64(text)
-    }
+    public var uint64: UInt64? { if case .unsigned(let n) = self { n } else { nil } }
 
     /// The value as an `Int`, only when written as plain digits that fit.
     public var int: Int? { uint64.flatMap { Int(exactly: $0) } }
@@ -29,6 +29,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .object: "object"
         case .array: "array"
         case .string: "string"
+        case .unsigned(let n): "number \(n)"
         case .number(let t): "number \(t)"
         case .bool: "boolean"
         case .null: "null"

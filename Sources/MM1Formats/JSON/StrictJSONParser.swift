@@ -80,13 +80,9 @@ public struct StrictJSONParser {
 
     /// Parses one JSON value from `bytes`, surrounded only by JSON whitespace.
     public func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
-        guard !bytes.isEmpty else { throw JSONError(reason: .empty, offset: 0) }
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw JSONError(reason: .invalidUTF8, offset: 0) }
-        var cursor = Cursor(bytes: bytes, limits: self)
-        cursor.skipWhitespace()
-        let value = try cursor.parseValue(depth: 0)
-        cursor.skipWhitespace()
-        guard cursor.position == bytes.count else { throw JSONError(reason: .trailingCharacters, offset: cursor.position) }
+        var reader = try JSONReader(bytes, limits: self)
+        let value = try reader.readValue()
+        try reader.finish()
         return value
     }
 
@@ -95,213 +91,349 @@ public struct StrictJSONParser {
         try bytes.withUnsafeBytes { raw in Result { () throws(JSONError) in try parse(raw) } }.get()
     }
 
-    private struct Cursor {
-        let bytes: UnsafeRawBufferPointer
-        let limits: StrictJSONParser
-        var position = 0
-        var values = 0
-        /// Keys of the objects being parsed, outermost first (for duplicate-key errors).
-        var keyPath: [String] = []
+}
 
-        init(bytes: UnsafeRawBufferPointer, limits: StrictJSONParser) {
-            self.bytes = bytes
-            self.limits = limits
-        }
+/// A pull reader over the same strict grammar, for callers that know a document's shape and want
+/// to read it without building a tree (the safetensors header: thousands of small entries).
+///
+/// ```swift
+/// var reader = try JSONReader(bytes)
+/// try reader.openObject()
+/// while let key = try reader.nextKey() { let value = try reader.readValue() }
+/// try reader.finish()
+/// ```
+/// The caller checks duplicate keys of the objects it opens itself; objects read with
+/// ``readValue()`` are checked by the reader.
+public struct JSONReader {
+    let bytes: UnsafeRawBufferPointer
+    let limits: StrictJSONParser
+    var position = 0
+    var values = 0
+    /// Keys of the objects being parsed, outermost first (for duplicate-key errors).
+    var keyPath: [String] = []
+    /// For each object opened with `openObject`, whether its first member is still to come.
+    private var openFirst: [Bool] = []
 
-        func fail(_ reason: JSONError.Reason) -> JSONError { JSONError(reason: reason, offset: position) }
+    /// Validates that `bytes` are non-empty UTF-8 and positions the reader at the first value.
+    public init(_ bytes: UnsafeRawBufferPointer, limits: StrictJSONParser = StrictJSONParser()) throws(JSONError) {
+        guard !bytes.isEmpty else { throw JSONError(reason: .empty, offset: 0) }
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw JSONError(reason: .invalidUTF8, offset: 0) }
+        self.bytes = bytes
+        self.limits = limits
+        skipWhitespace()
+    }
 
-        var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+    /// The first byte of the next value (`{`, `[`, `"`, a digit, …), or `nil` at the end.
+    public var nextByte: UInt8? { current }
 
-        mutating func skipWhitespace() {
-            while let b = current, b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { position += 1 }
-        }
+    /// Enters the object that comes next.
+    public mutating func openObject() throws(JSONError) {
+        values += 1
+        guard values <= limits.maxValues else { throw fail(.tooManyValues(limit: limits.maxValues)) }
+        guard let b = current else { throw fail(.unexpectedEnd) }
+        guard b == UInt8(ascii: "{") else { throw fail(.unexpectedByte(b)) }
+        guard keyPath.count + 1 <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
+        position += 1
+        openFirst.append(true)
+        keyPath.append("")
+    }
 
-        mutating func expect(_ literal: StaticString, _ value: JSONValue) throws(JSONError) -> JSONValue {
-            let n = literal.utf8CodeUnitCount
-            guard position + n <= bytes.count else { throw fail(.unexpectedEnd) }
-            for i in 0..<n where bytes[position + i] != literal.utf8Start[i] {
-                position += i
-                throw fail(.unexpectedByte(bytes[position]))
-            }
-            position += n
-            return value
-        }
-
-        mutating func parseValue(depth: Int) throws(JSONError) -> JSONValue {
-            values += 1
-            guard values <= limits.maxValues else { throw fail(.tooManyValues(limit: limits.maxValues)) }
-            guard let b = current else { throw fail(.unexpectedEnd) }
-            switch b {
-            case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
-            case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
-            case UInt8(ascii: "\""): return .string(try parseString())
-            case UInt8(ascii: "t"): return try expect("true", .bool(true))
-            case UInt8(ascii: "f"): return try expect("false", .bool(false))
-            case UInt8(ascii: "n"): return try expect("null", .null)
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-            default: throw fail(.unexpectedByte(b))
-            }
-        }
-
-        mutating func parseObject(depth: Int) throws(JSONError) -> JSONValue {
-            guard depth <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
+    /// The next key of the innermost object opened with ``openObject()``, positioned at its value;
+    /// `nil` when the object ends (and is left).
+    public mutating func nextKey() throws(JSONError) -> String? {
+        skipWhitespace()
+        guard let b = current else { throw fail(.unexpectedEnd) }
+        if openFirst[openFirst.count - 1] {
+            openFirst[openFirst.count - 1] = false
+            if b == UInt8(ascii: "}") { return close() }
+        } else {
             position += 1
-            var members: [(key: String, value: JSONValue)] = []
-            var index: [String: Int] = [:]
+            if b == UInt8(ascii: "}") { position -= 1; return close() }
+            guard b == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(b)) }
             skipWhitespace()
-            if current == UInt8(ascii: "}") {
-                position += 1
-                return .object(JSONObject(members: [], index: [:]))
-            }
-            while true {
-                skipWhitespace()
-                guard let b = current else { throw fail(.unexpectedEnd) }
-                guard b == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(b)) }
-                let keyStart = position
-                let key = try parseString()
-                // Small objects (every tensor entry) are checked by scanning: cheaper than hashing.
-                let duplicate = members.count < JSONObject.indexThreshold ? members.contains { $0.key == key } : index[key] != nil
-                guard !duplicate else {
-                    throw JSONError(reason: .duplicateKey(key, path: keyPath), offset: keyStart)
-                }
-                skipWhitespace()
-                guard let colon = current else { throw fail(.unexpectedEnd) }
-                guard colon == UInt8(ascii: ":") else { throw fail(.unexpectedByte(colon)) }
-                position += 1
-                skipWhitespace()
-                keyPath.append(key)
-                let value = try parseValue(depth: depth)
-                keyPath.removeLast()
-                members.append((key, value))
-                if members.count == JSONObject.indexThreshold {
-                    for (i, m) in members.enumerated() { index[m.key] = i }
-                } else if members.count > JSONObject.indexThreshold {
-                    index[key] = members.count - 1
-                }
-                skipWhitespace()
-                guard let next = current else { throw fail(.unexpectedEnd) }
-                position += 1
-                if next == UInt8(ascii: "}") { return .object(JSONObject(members: members, index: index)) }
-                guard next == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(next)) }
-            }
         }
+        guard let q = current else { throw fail(.unexpectedEnd) }
+        guard q == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(q)) }
+        let key = try parseString()
+        skipWhitespace()
+        guard let colon = current else { throw fail(.unexpectedEnd) }
+        guard colon == UInt8(ascii: ":") else { throw fail(.unexpectedByte(colon)) }
+        position += 1
+        skipWhitespace()
+        keyPath[keyPath.count - 1] = key
+        return key
+    }
 
-        mutating func parseArray(depth: Int) throws(JSONError) -> JSONValue {
-            guard depth <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
+    private mutating func close() -> String? {
+        position += 1
+        openFirst.removeLast()
+        keyPath.removeLast()
+        return nil
+    }
+
+    /// Reads `[n, n, …]` of plain non-negative integers that fit `Int` (a shape or a pair of
+    /// offsets) without building values; returns `nil`, having consumed nothing, for anything else,
+    /// so that the caller reads the value whole and reports it precisely.
+    public mutating func readIntegerArray(maxCount: Int) -> [Int]? {
+        let start = position
+        func digit(_ b: UInt8?) -> Bool { b.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
+        guard current == UInt8(ascii: "[") else { return nil }
+        position += 1
+        skipWhitespace()
+        var result: [Int] = []
+        result.reserveCapacity(4)
+        if current == UInt8(ascii: "]") {
             position += 1
-            var elements: [JSONValue] = []
-            skipWhitespace()
-            if current == UInt8(ascii: "]") {
-                position += 1
-                return .array([])
-            }
+        } else {
             while true {
-                skipWhitespace()
-                elements.append(try parseValue(depth: depth))
-                skipWhitespace()
-                guard let next = current else { throw fail(.unexpectedEnd) }
-                position += 1
-                if next == UInt8(ascii: "]") { return .array(elements) }
-                guard next == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(next)) }
-            }
-        }
-
-        mutating func parseNumber() throws(JSONError) -> JSONValue {
-            let start = position
-            func digits(_ c: inout Cursor) -> Int {
-                let s = c.position
-                while let b = c.current, b >= 0x30 && b <= 0x39 { c.position += 1 }
-                return c.position - s
-            }
-            if current == UInt8(ascii: "-") { position += 1 }
-            guard let first = current, first >= 0x30 && first <= 0x39 else { throw fail(.invalidNumber) }
-            if first == UInt8(ascii: "0") {
-                position += 1
-            } else {
-                _ = digits(&self)
-            }
-            if current == UInt8(ascii: ".") {
-                position += 1
-                guard digits(&self) > 0 else { throw fail(.invalidNumber) }
-            }
-            if let e = current, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
-                position += 1
-                if let s = current, s == UInt8(ascii: "+") || s == UInt8(ascii: "-") { position += 1 }
-                guard digits(&self) > 0 else { throw fail(.invalidNumber) }
-            }
-            return .number(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self))
-        }
-
-        mutating func parseString() throws(JSONError) -> String {
-            position += 1
-            let start = position
-            var hasEscape = false
-            while true {
-                guard let b = current else { throw fail(.unexpectedEnd) }
-                if b == UInt8(ascii: "\"") { break }
-                if b < 0x20 { throw fail(.controlCharacterInString) }
-                if b == UInt8(ascii: "\\") {
-                    hasEscape = true
+                guard digit(current), result.count < maxCount else { position = start; return nil }
+                var value = 0
+                let first = position
+                while digit(current) {
+                    let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (a, o2) = m.addingReportingOverflow(Int(bytes[position] - 0x30))
+                    guard !o1, !o2 else { position = start; return nil }
+                    value = a
                     position += 1
-                    guard current != nil else { throw fail(.unexpectedEnd) }
                 }
+                // A leading zero, a fraction or an exponent: leave it to the strict path.
+                if (bytes[first] == 0x30 && position - first > 1) || current == UInt8(ascii: ".") || current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+                    position = start
+                    return nil
+                }
+                result.append(value)
+                skipWhitespace()
+                if current == UInt8(ascii: ",") {
+                    position += 1
+                    skipWhitespace()
+                    continue
+                }
+                guard current == UInt8(ascii: "]") else { position = start; return nil }
                 position += 1
+                break
             }
-            let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
-            position += 1
-            if !hasEscape { return String(decoding: raw, as: UTF8.self) }
-            return try unescape(raw, base: start)
         }
+        guard values + result.count + 1 <= limits.maxValues else { position = start; return nil }
+        values += result.count + 1
+        return result
+    }
 
-        func unescape(_ raw: UnsafeRawBufferPointer, base: Int) throws(JSONError) -> String {
-            var out: [UInt8] = []
-            out.reserveCapacity(raw.count)
-            var i = 0
-            func bad(_ at: Int) -> JSONError { JSONError(reason: .invalidEscape, offset: base + at) }
-            func hex4(_ at: Int) throws(JSONError) -> UInt32 {
-                guard at + 4 <= raw.count else { throw bad(at) }
-                var v: UInt32 = 0
-                for k in 0..<4 {
-                    let c = raw[at + k]
-                    let d: UInt32
-                    switch c {
-                    case 0x30...0x39: d = UInt32(c - 0x30)
-                    case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-                    case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-                    default: throw bad(at + k)
-                    }
-                    v = v << 4 | d
-                }
-                return v
-            }
-            while i < raw.count {
-                let b = raw[i]
-                guard b == UInt8(ascii: "\\") else { out.append(b); i += 1; continue }
-                let e = raw[i + 1]
-                i += 2
-                switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4(i)
-                    i += 4
-                    if (0xD800..<0xDC00).contains(scalar) {
-                        guard i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"), raw[i + 1] == UInt8(ascii: "u") else { throw bad(i) }
-                        let low = try hex4(i + 2)
-                        guard (0xDC00..<0xE000).contains(low) else { throw bad(i) }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        i += 6
-                    }
-                    guard let u = Unicode.Scalar(scalar) else { throw bad(i - 4) }
-                    out.append(contentsOf: Array(String(Character(u)).utf8))
-                default: throw bad(i - 1)
-                }
-            }
-            return String(decoding: out, as: UTF8.self)
+    /// Reads the next value whole.
+    public mutating func readValue() throws(JSONError) -> JSONValue {
+        try parseValue(depth: keyPath.count)
+    }
+
+    /// Checks that only whitespace follows.
+    public mutating func finish() throws(JSONError) {
+        skipWhitespace()
+        guard position == bytes.count else { throw JSONError(reason: .trailingCharacters, offset: position) }
+    }
+
+    func fail(_ reason: JSONError.Reason) -> JSONError { JSONError(reason: reason, offset: position) }
+
+    var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    mutating func skipWhitespace() {
+        while let b = current, b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { position += 1 }
+    }
+
+    mutating func expect(_ literal: StaticString, _ value: JSONValue) throws(JSONError) -> JSONValue {
+        let n = literal.utf8CodeUnitCount
+        guard position + n <= bytes.count else { throw fail(.unexpectedEnd) }
+        for i in 0..<n where bytes[position + i] != literal.utf8Start[i] {
+            position += i
+            throw fail(.unexpectedByte(bytes[position]))
         }
+        position += n
+        return value
+    }
+
+    mutating func parseValue(depth: Int) throws(JSONError) -> JSONValue {
+        values += 1
+        guard values <= limits.maxValues else { throw fail(.tooManyValues(limit: limits.maxValues)) }
+        guard let b = current else { throw fail(.unexpectedEnd) }
+        switch b {
+        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): return try expect("true", .bool(true))
+        case UInt8(ascii: "f"): return try expect("false", .bool(false))
+        case UInt8(ascii: "n"): return try expect("null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        default: throw fail(.unexpectedByte(b))
+        }
+    }
+
+    mutating func parseObject(depth: Int) throws(JSONError) -> JSONValue {
+        guard depth <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
+        position += 1
+        var members: [(key: String, value: JSONValue)] = []
+        var index: [String: Int] = [:]
+        skipWhitespace()
+        if current == UInt8(ascii: "}") {
+            position += 1
+            return .object(JSONObject(members: [], index: [:]))
+        }
+        while true {
+            skipWhitespace()
+            guard let b = current else { throw fail(.unexpectedEnd) }
+            guard b == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(b)) }
+            let keyStart = position
+            let key = try parseString()
+            // Small objects (every tensor entry) are checked by scanning: cheaper than hashing.
+            let duplicate = members.count < JSONObject.indexThreshold ? members.contains { $0.key == key } : index[key] != nil
+            guard !duplicate else {
+                throw JSONError(reason: .duplicateKey(key, path: keyPath), offset: keyStart)
+            }
+            skipWhitespace()
+            guard let colon = current else { throw fail(.unexpectedEnd) }
+            guard colon == UInt8(ascii: ":") else { throw fail(.unexpectedByte(colon)) }
+            position += 1
+            skipWhitespace()
+            keyPath.append(key)
+            let value = try parseValue(depth: depth)
+            keyPath.removeLast()
+            members.append((key, value))
+            if members.count == JSONObject.indexThreshold {
+                for (i, m) in members.enumerated() { index[m.key] = i }
+            } else if members.count > JSONObject.indexThreshold {
+                index[key] = members.count - 1
+            }
+            skipWhitespace()
+            guard let next = current else { throw fail(.unexpectedEnd) }
+            position += 1
+            if next == UInt8(ascii: "}") { return .object(JSONObject(members: members, index: index)) }
+            guard next == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(next)) }
+        }
+    }
+
+    mutating func parseArray(depth: Int) throws(JSONError) -> JSONValue {
+        guard depth <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
+        position += 1
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            position += 1
+            return .array([])
+        }
+        while true {
+            skipWhitespace()
+            elements.append(try parseValue(depth: depth))
+            skipWhitespace()
+            guard let next = current else { throw fail(.unexpectedEnd) }
+            position += 1
+            if next == UInt8(ascii: "]") { return .array(elements) }
+            guard next == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(next)) }
+        }
+    }
+
+    mutating func parseNumber() throws(JSONError) -> JSONValue {
+        let start = position
+        func digits(_ c: inout JSONReader) -> Int {
+            let s = c.position
+            while let b = c.current, b >= 0x30 && b <= 0x39 { c.position += 1 }
+            return c.position - s
+        }
+        if current == UInt8(ascii: "-") { position += 1 }
+        guard let first = current, first >= 0x30 && first <= 0x39 else { throw fail(.invalidNumber) }
+        if first == UInt8(ascii: "0") {
+            position += 1
+        } else {
+            _ = digits(&self)
+        }
+        if current == UInt8(ascii: ".") {
+            position += 1
+            guard digits(&self) > 0 else { throw fail(.invalidNumber) }
+        }
+        if let e = current, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            position += 1
+            if let s = current, s == UInt8(ascii: "+") || s == UInt8(ascii: "-") { position += 1 }
+            guard digits(&self) > 0 else { throw fail(.invalidNumber) }
+        }
+        let text = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+        if text.count <= 20, text.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            var value: UInt64 = 0
+            var fits = true
+            for digit in text {
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(UInt64(digit - 0x30))
+                if o1 || o2 { fits = false; break }
+                value = a
+            }
+            if fits { return .unsigned(value) }
+        }
+        return .number(String(decoding: text, as: UTF8.self))
+    }
+
+    mutating func parseString() throws(JSONError) -> String {
+        position += 1
+        let start = position
+        var hasEscape = false
+        while true {
+            guard let b = current else { throw fail(.unexpectedEnd) }
+            if b == UInt8(ascii: "\"") { break }
+            if b < 0x20 { throw fail(.controlCharacterInString) }
+            if b == UInt8(ascii: "\\") {
+                hasEscape = true
+                position += 1
+                guard current != nil else { throw fail(.unexpectedEnd) }
+            }
+            position += 1
+        }
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+        position += 1
+        if !hasEscape { return String(decoding: raw, as: UTF8.self) }
+        return try unescape(raw, base: start)
+    }
+
+    func unescape(_ raw: UnsafeRawBufferPointer, base: Int) throws(JSONError) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = 0
+        func bad(_ at: Int) -> JSONError { JSONError(reason: .invalidEscape, offset: base + at) }
+        func hex4(_ at: Int) throws(JSONError) -> UInt32 {
+            guard at + 4 <= raw.count else { throw bad(at) }
+            var v: UInt32 = 0
+            for k in 0..<4 {
+                let c = raw[at + k]
+                let d: UInt32
+                switch c {
+                case 0x30...0x39: d = UInt32(c - 0x30)
+                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+                default: throw bad(at + k)
+                }
+                v = v << 4 | d
+            }
+            return v
+        }
+        while i < raw.count {
+            let b = raw[i]
+            guard b == UInt8(ascii: "\\") else { out.append(b); i += 1; continue }
+            let e = raw[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4(i)
+                i += 4
+                if (0xD800..<0xDC00).contains(scalar) {
+                    guard i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"), raw[i + 1] == UInt8(ascii: "u") else { throw bad(i) }
+                    let low = try hex4(i + 2)
+                    guard (0xDC00..<0xE000).contains(low) else { throw bad(i) }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                guard let u = Unicode.Scalar(scalar) else { throw bad(i - 4) }
+                out.append(contentsOf: Array(String(Character(u)).utf8))
+            default: throw bad(i - 1)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

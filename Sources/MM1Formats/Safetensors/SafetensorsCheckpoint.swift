@@ -1,4 +1,5 @@
 import MM1Tensor
+import Dispatch
 import Foundation
 
 /// A checkpoint of one or more safetensors files, opened from a file, an index or a folder.
@@ -61,11 +62,12 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         // Open every shard that exists; note the missing ones to report with the rest.
         var mismatch = IndexMismatch()
         var shards: [SafetensorsFile] = []
-        for shardPath in shardPaths {
-            do {
-                shards.append(try SafetensorsFile(path: shardPath, limits: limits))
-            } catch let error as FileSystemError where error.isMissingFile && indexPath != nil {
+        for (shardPath, opened) in zip(shardPaths, Self.open(shardPaths, limits: limits)) {
+            switch opened {
+            case .success(let file): shards.append(file)
+            case .failure(let error as FileSystemError) where error.isMissingFile && indexPath != nil:
                 mismatch.missingShards.append((shardPath as NSString).lastPathComponent)
+            case .failure(let error): throw error
             }
         }
 
@@ -126,6 +128,26 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     /// The shard holding `name`.
     public func shard(holding name: String) -> SafetensorsFile? { location[name].map { shards[$0] } }
 
+    /// Opens every shard, in parallel across the machine's cores; results stay in `paths` order so
+    /// that the first failure reported is the same as in a serial run.
+    static func open(_ paths: [String], limits: ReadLimits) -> [Result<SafetensorsFile, any Error>] {
+        guard paths.count > 1, ProcessorCount.active > 1 else {
+            return paths.map { path in Result { try SafetensorsFile(path: path, limits: limits) } }
+        }
+        let slots = UnsafeMutableBufferPointer<Result<SafetensorsFile, any Error>?>.allocate(capacity: paths.count)
+        slots.initialize(repeating: nil)
+        defer {
+            _ = slots.deinitialize()
+            slots.deallocate()
+        }
+        // Each iteration writes only its own slot.
+        nonisolated(unsafe) let shared = slots
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            shared[i] = Result { try SafetensorsFile(path: paths[i], limits: limits) }
+        }
+        return slots.map { $0! }
+    }
+
     /// Reads an index: its shard paths (sorted, unique), its metadata, and its weight map.
     static func readIndex(_ path: String, limits: ReadLimits) throws -> ([String], [String: String], [String: String]) {
         func fail(_ v: IndexViolation) -> FormatError { FormatError(.index(v), file: path) }
@@ -147,6 +169,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
                 switch v {
                 case .string(let s): metadata[k] = s
                 case .number(let n): metadata[k] = n
+                case .unsigned(let n): metadata[k] = String(n)
                 default: continue
                 }
             }

@@ -29,11 +29,18 @@ public struct SafetensorsHeader: Sendable {
         guard headerLength <= file.count - 8 else {
             throw fail(.headerTruncated(declared: declared, available: file.count - 8))
         }
-        let json: JSONValue
+        var metadata: [String: String] = [:]
+        var warnings: [String] = []
+        var entries: [TensorInfo] = []
         do {
-            json = try StrictJSONParser(maxDepth: limits.maxJSONDepth)
-                .parse(UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)]))
-        } catch {
+            try Self.readMembers(
+                UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)]), limits: limits, fail,
+                metadata: &metadata, entries: &entries, warnings: &warnings)
+        } catch let error as FormatError {
+            throw error
+        } catch let error as NotAnObject {
+            throw fail(.headerNotObject(found: error.kind))
+        } catch let error as JSONError {
             if case .duplicateKey(let key, let path) = error.reason {
                 switch (path.first, key) {
                 case (nil, "__metadata__"): throw fail(.invalidMetadata("appears twice"))
@@ -43,23 +50,8 @@ public struct SafetensorsHeader: Sendable {
                 }
             }
             throw fail(.headerNotJSON(error))
-        }
-        guard case .object(let top) = json else { throw fail(.headerNotObject(found: json.kind)) }
-
-        var metadata: [String: String] = [:]
-        var warnings: [String] = []
-        var entries: [TensorInfo] = []
-        entries.reserveCapacity(top.count)
-        for (key, value) in top.members {
-            if key == "__metadata__" {
-                metadata = try Self.metadata(value, fail)
-                continue
-            }
-            let (info, unknown) = try Self.entry(named: key, value, limits: limits, fail)
-            entries.append(info)
-            if !unknown.isEmpty {
-                warnings.append("tensor '\(FormatError.abbreviated(key))': unknown fields \(unknown.sorted()) ignored")
-            }
+        } catch {
+            preconditionFailure("unexpected error \(error)")
         }
 
         // Contiguity and coverage, in offset order (ties: empty tensors first, then name).
@@ -96,50 +88,158 @@ public struct SafetensorsHeader: Sendable {
         return result
     }
 
+    /// A tensor entry's fields as read; an entry that is not an object keeps its kind in `notObject`.
+    struct RawEntry {
+        let name: String
+        var dtype: JSONValue?
+        var shape: JSONValue?
+        var offsets: JSONValue?
+        /// `shape` and `data_offsets` when they are plain integer arrays (read without building values).
+        var shapeIntegers: [Int]?
+        var offsetIntegers: [Int]?
+        var unknownFields: [String] = []
+        var notObject: String?
+        init(name: String) { self.name = name }
+    }
+
+    /// The header's JSON is valid but not an object.
+    struct NotAnObject: Error { let kind: String }
+
+    /// Reads and checks the header's members without building a tree of every entry. All of the
+    /// JSON is read before a broken rule is reported (so a syntax error anywhere wins, as with a
+    /// whole-document parse); the first broken rule, in member order, is then thrown. Duplicate names
+    /// and fields are thrown at once as JSON duplicate keys with their path.
+    static func readMembers(
+        _ bytes: UnsafeRawBufferPointer, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError,
+        metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String]
+    ) throws {
+        var firstViolation: FormatError?
+        func check(_ body: () throws(FormatError) -> Void) {
+            guard firstViolation == nil else { return }
+            do { try body() } catch { firstViolation = error }
+        }
+        var reader = try JSONReader(bytes, limits: StrictJSONParser(maxDepth: limits.maxJSONDepth))
+        guard reader.nextByte == UInt8(ascii: "{") else {
+            let value = try reader.readValue()
+            try reader.finish()
+            throw NotAnObject(kind: value.kind)
+        }
+        try reader.openObject()
+        var names = Set<String>(minimumCapacity: bytes.count / 96)
+        entries.reserveCapacity(bytes.count / 96)
+        while let key = try reader.nextKey() {
+            guard names.insert(key).inserted else {
+                throw JSONError(reason: .duplicateKey(key, path: []), offset: reader.position)
+            }
+            if key == "__metadata__" {
+                let value = try reader.readValue()
+                check { () throws(FormatError) in metadata = try Self.metadata(value, fail) }
+                continue
+            }
+            var raw = RawEntry(name: key)
+            guard reader.nextByte == UInt8(ascii: "{") else {
+                raw.notObject = try reader.readValue().kind
+                check { () throws(FormatError) in _ = try Self.entry(raw, limits: limits, fail) }
+                continue
+            }
+            try reader.openObject()
+            while let field = try reader.nextKey() {
+                func once(_ slot: inout JSONValue?, _ integers: inout [Int]?, maxCount: Int) throws {
+                    guard slot == nil, integers == nil else { throw JSONError(reason: .duplicateKey(field, path: [key]), offset: reader.position) }
+                    integers = reader.readIntegerArray(maxCount: maxCount)
+                    if integers == nil { slot = try reader.readValue() }
+                }
+                var unused: [Int]?
+                switch field {
+                case "dtype": try once(&raw.dtype, &unused, maxCount: 0)
+                case "shape": try once(&raw.shape, &raw.shapeIntegers, maxCount: limits.maxRank)
+                case "data_offsets": try once(&raw.offsets, &raw.offsetIntegers, maxCount: 2)
+                default:
+                    guard !raw.unknownFields.contains(field) else {
+                        throw JSONError(reason: .duplicateKey(field, path: [key]), offset: reader.position)
+                    }
+                    raw.unknownFields.append(field)
+                    _ = try reader.readValue()
+                }
+            }
+            check { () throws(FormatError) in
+                entries.append(try Self.entry(raw, limits: limits, fail))
+                if !raw.unknownFields.isEmpty {
+                    warnings.append("tensor '\(FormatError.abbreviated(raw.name))': unknown fields \(raw.unknownFields.sorted()) ignored")
+                }
+            }
+        }
+        try reader.finish()
+        if let firstViolation { throw firstViolation }
+    }
+
     private static func entry(
-        named name: String, _ value: JSONValue, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError
-    ) throws(FormatError) -> (TensorInfo, unknownFields: [String]) {
-        guard case .object(let o) = value else { throw fail(.invalidTensorEntry("expected an object, found \(value.kind)"), name) }
-        guard let dtypeValue = o["dtype"] else { throw fail(.invalidTensorEntry("missing \"dtype\""), name) }
-        guard let shapeValue = o["shape"] else { throw fail(.invalidTensorEntry("missing \"shape\""), name) }
-        guard let offsetsValue = o["data_offsets"] else { throw fail(.invalidTensorEntry("missing \"data_offsets\""), name) }
-        let unknown = o.keys.filter { !["dtype", "shape", "data_offsets"].contains($0) }
+        _ raw: RawEntry, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError
+    ) throws(FormatError) -> TensorInfo {
+        let name = raw.name
+        if let kind = raw.notObject { throw fail(.invalidTensorEntry("expected an object, found \(kind)"), name) }
+        guard let dtypeValue = raw.dtype else { throw fail(.invalidTensorEntry("missing \"dtype\""), name) }
+        guard raw.shape != nil || raw.shapeIntegers != nil else { throw fail(.invalidTensorEntry("missing \"shape\""), name) }
+        guard raw.offsets != nil || raw.offsetIntegers != nil else { throw fail(.invalidTensorEntry("missing \"data_offsets\""), name) }
 
         guard case .string(let dtypeName) = dtypeValue else { throw fail(.invalidTensorEntry("\"dtype\" must be a string, found \(dtypeValue.kind)"), name) }
         guard let dtype = DType(safetensorsName: dtypeName) else { throw fail(.unknownDType(dtypeName), name) }
 
-        guard case .array(let dims) = shapeValue else { throw fail(.invalidShape("expected an array, found \(shapeValue.kind)"), name) }
-        guard dims.count <= limits.maxRank else { throw fail(.invalidShape("\(dims.count) dimensions exceed the limit of \(limits.maxRank)"), name) }
-        var dimensions: [Int] = []
-        dimensions.reserveCapacity(dims.count)
-        for d in dims {
-            guard let n = d.int else {
-                if d.uint64 != nil { throw fail(.sizeOverflow(shape: dims.map(Self.text)), name) }
-                throw fail(.invalidShape("dimension \(d.kind) is not a non-negative integer"), name)
-            }
-            dimensions.append(n)
+        let dimensions: [Int]
+        if let integers = raw.shapeIntegers {
+            dimensions = integers
+        } else {
+            dimensions = try Self.dimensions(raw.shape!, limits: limits) { fail($0, name) }
         }
-        guard let shape = try? Shape(dimensions) else { throw fail(.sizeOverflow(shape: dims.map(Self.text)), name) }
+        func shapeText() -> [String] { dimensions.map(String.init) }
+        guard let shape = try? Shape(dimensions) else { throw fail(.sizeOverflow(shape: shapeText()), name) }
 
-        guard case .array(let offsets) = offsetsValue, offsets.count == 2 else {
-            throw fail(.invalidOffsets("expected an array of two integers"), name)
+        let offsetPair: [Int]
+        if let pair = raw.offsetIntegers, pair.count == 2 {
+            offsetPair = pair
+        } else if let pair = raw.offsetIntegers {
+            throw fail(.invalidOffsets("expected an array of two integers, found \(pair.count)"), name)
+        } else {
+            guard case .array(let offsets)? = raw.offsets, offsets.count == 2 else {
+                throw fail(.invalidOffsets("expected an array of two integers"), name)
+            }
+            guard let begin = offsets[0].int, let end = offsets[1].int else {
+                let tooLarge = offsets.allSatisfy { $0.uint64 != nil }
+                throw fail(.invalidOffsets("[\(offsets.map(Self.text).joined(separator: ", "))] \(tooLarge ? "exceed the largest file offset" : "are not non-negative integers")"), name)
+            }
+            offsetPair = [begin, end]
         }
-        guard let begin = offsets[0].int, let end = offsets[1].int else {
-            let tooLarge = offsets.allSatisfy { $0.uint64 != nil }
-            throw fail(.invalidOffsets("[\(offsets.map(Self.text).joined(separator: ", "))] \(tooLarge ? "exceed the largest file offset" : "are not non-negative integers")"), name)
-        }
+        let begin = offsetPair[0], end = offsetPair[1]
         guard begin <= end else { throw fail(.invalidOffsets("begin \(begin) is after end \(end)"), name) }
 
         let bits = shape.elementCount.multipliedReportingOverflow(by: dtype.bitWidth)
-        guard !bits.overflow else { throw fail(.sizeOverflow(shape: dims.map(Self.text)), name) }
+        guard !bits.overflow else { throw fail(.sizeOverflow(shape: shapeText()), name) }
         guard bits.partialValue % 8 == 0 else { throw fail(.misalignedSubByte(elements: shape.elementCount, dtype: dtype), name) }
         let expected = bits.partialValue / 8
         guard end - begin == expected else { throw fail(.byteCountMismatch(expected: expected, declared: end - begin), name) }
-        return (TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: begin..<end), unknown)
+        return TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: begin..<end)
+    }
+
+    /// The dimensions of a shape that was not a plain integer array, or the precise reason it is invalid.
+    private static func dimensions(
+        _ value: JSONValue, limits: ReadLimits, _ fail: (SafetensorsViolation) -> FormatError
+    ) throws(FormatError) -> [Int] {
+        guard case .array(let dims) = value else { throw fail(.invalidShape("expected an array, found \(value.kind)")) }
+        guard dims.count <= limits.maxRank else { throw fail(.invalidShape("\(dims.count) dimensions exceed the limit of \(limits.maxRank)")) }
+        var dimensions: [Int] = []
+        for d in dims {
+            guard let n = d.int else {
+                if d.uint64 != nil { throw fail(.sizeOverflow(shape: dims.map(Self.text))) }
+                throw fail(.invalidShape("dimension \(d.kind) is not a non-negative integer"))
+            }
+            dimensions.append(n)
+        }
+        return dimensions
     }
 
     private static func text(_ v: JSONValue) -> String {
         if case .number(let t) = v { return t }
+        if case .unsigned(let n) = v { return String(n) }
         return v.kind
     }
 }
