@@ -69,5 +69,10 @@ public enum DType: String, Sendable, Hashable, CaseIterable, Codable, CustomStri
     }
 
     /// Parses a dtype string exactly (case-sensitive), as the safetensors reader does.
-    public init?(safetensorsName: String) { self.init(rawValue: safetensorsName) }
+    public init?(safetensorsName: String) {
+        guard let dtype = Self.byName[safetensorsName] else { return nil }
+        self = dtype
+    }
+
+    private static let byName: [String: DType] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
 }

@@ -117,10 +117,28 @@ public struct JSONReader {
     /// Validates that `bytes` are non-empty UTF-8 and positions the reader at the first value.
     public init(_ bytes: UnsafeRawBufferPointer, limits: StrictJSONParser = StrictJSONParser()) throws(JSONError) {
         guard !bytes.isEmpty else { throw JSONError(reason: .empty, offset: 0) }
-        guard String(validating: bytes, as: UTF8.self) != nil else { throw JSONError(reason: .invalidUTF8, offset: 0) }
+        guard Self.isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil else {
+            throw JSONError(reason: .invalidUTF8, offset: 0)
+        }
         self.bytes = bytes
         self.limits = limits
         skipWhitespace()
+    }
+
+    /// Whether every byte is below 0x80 (headers almost always are), checked eight bytes at a time;
+    /// only other text needs full UTF-8 validation.
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        var bits: UInt64 = 0
+        while i + 8 <= bytes.count {
+            bits |= bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < bytes.count {
+            bits |= UInt64(bytes[i])
+            i += 1
+        }
+        return bits & 0x8080_8080_8080_8080 == 0
     }
 
     /// The first byte of the next value (`{`, `[`, `"`, a digit, …), or `nil` at the end.
