@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "mm1conv", targets: ["mm1conv"]),
-        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Reference"]),
+        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Reference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +34,7 @@ let package = Package(
                 "MM1Tensor", "CZstd", "CHDF5",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        .target(name: "MM1Graph", dependencies: ["MM1Tensor"]),
         .target(
             name: "MM1Reference",
             dependencies: [
@@ -43,7 +44,7 @@ let package = Package(
         .target(
             name: "MM1ConvCommands",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Reference",
+                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -59,6 +60,7 @@ let package = Package(
         .target(name: "MM1TestSupport", dependencies: ["MM1Tensor", "MM1Formats"]),
         .testTarget(name: "MM1TensorTests", dependencies: ["MM1Tensor", "MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1FormatsTests", dependencies: ["MM1Formats", "MM1TestSupport"]),
+        .testTarget(name: "MM1GraphTests", dependencies: ["MM1Graph", "MM1TestSupport"]),
         .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1TestSupport"]),
         .testTarget(
             name: "MM1ConvCommandsTests",
