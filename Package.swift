@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "mm1conv", targets: ["mm1conv"]),
-        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Reference"]),
+        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package", "MM1Reference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +36,9 @@ let package = Package(
             ]),
         .target(name: "MM1Graph", dependencies: ["MM1Tensor"]),
         .target(
+            name: "MM1Package",
+            dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph"]),
+        .target(
             name: "MM1Reference",
             dependencies: [
                 "MM1Tensor",
@@ -44,7 +47,7 @@ let package = Package(
         .target(
             name: "MM1ConvCommands",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Reference",
+                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -61,6 +64,7 @@ let package = Package(
         .testTarget(name: "MM1TensorTests", dependencies: ["MM1Tensor", "MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1FormatsTests", dependencies: ["MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1GraphTests", dependencies: ["MM1Graph", "MM1TestSupport"]),
+        .testTarget(name: "MM1PackageTests", dependencies: ["MM1Package", "MM1TestSupport"]),
         .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1TestSupport"]),
         .testTarget(
             name: "MM1ConvCommandsTests",

@@ -1,5 +1,7 @@
 import ArgumentParser
 import MM1Formats
+import MM1Graph
+import MM1Package
 import MM1Tensor
 
 #if canImport(Glibc)
@@ -21,7 +23,9 @@ public enum ExitStatus {
     /// The status for `error`.
     public static func code(for error: any Error) -> Int32 {
         switch error {
-        case is FormatError, is ConversionError, is TensorLookupError: dataError
+        case is FormatError, is ConversionError, is TensorLookupError, is ImportError, is ConfigError, is DecodingError: dataError
+        case let e as PackageError: e.reason == .noManifest ? noInput : dataError
+        case is ValidationFailure: usage
         case let e as FileSystemError: e.isMissingFile ? noInput : ioError
         case let e as OutputError:
             if case .exists = e { cannotCreate } else { software }

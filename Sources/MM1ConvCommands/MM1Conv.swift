@@ -11,7 +11,7 @@ public struct MM1Conv: ParsableCommand {
             66 input not found; 73 output exists or cannot be created; 74 I/O error; 70 internal error.
             """,
         version: MM1Conv.versionText,
-        subcommands: [Inspect.self]
+        subcommands: [Inspect.self, Import.self]
     )
 
     public init() {}

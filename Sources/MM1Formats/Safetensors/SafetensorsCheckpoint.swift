@@ -202,7 +202,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
 
     /// A shard name must be a plain file name in the checkpoint's folder, as every Hugging Face and
     /// MLX writer produces: no folder separators of either kind, no drive letter, no NUL, not `.`/`..`.
-    static func isSafeShardName(_ name: String) -> Bool {
+    public static func isSafeShardName(_ name: String) -> Bool {
         guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\\"), !name.contains("\0") else { return false }
         return !(name.count >= 2 && name.dropFirst().first == ":")  // drive letter
     }

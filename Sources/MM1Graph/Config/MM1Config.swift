@@ -63,7 +63,7 @@ public struct MM1Config: Codable, Sendable, Equatable {
 extension ConfigError {
     /// Turns a `DecodingError` into a message with the failing key path, e.g.
     /// "language.kv_heads: expected Int, found a string".
-    init(decoding error: DecodingError, file: String?) {
+    public init(decoding error: DecodingError, file: String?) {
         func path(_ context: DecodingError.Context, _ key: CodingKey? = nil) -> String {
             let keys = context.codingPath + (key.map { [$0] } ?? [])
             let text = keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")

@@ -1,0 +1,144 @@
+import Foundation
+import MM1Formats
+import MM1Graph
+import MM1Tensor
+
+/// The element type an import writes.
+public enum OutputDType: String, Sendable, CaseIterable {
+    case keep, f32, f16, bf16
+
+    func dtype(for source: DType) -> DType {
+        switch self {
+        case .keep: source
+        case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
+        }
+    }
+}
+
+/// Writes a checkpoint as an MM1 package: canonical names, safetensors shards and `mm1.json`.
+///
+/// Everything is decided first (the mapping plan and the shard layout); then parameters are made
+/// and written one at a time, so memory stays at about the largest parameter; the package is
+/// written into a temporary folder beside the destination and moved into place only when its
+/// manifest is complete. A failed import leaves nothing behind; the input is only read.
+public struct Importer {
+    public var dialects: [Dialect] = BuiltinDialects.all
+    public var allowUnused: [String] = []
+    public var dtype: OutputDType = .keep
+    /// Largest shard's tensor data.
+    public var maxShardBytes = 2_000_000_000
+    public var overwrite = false
+    /// Called with the bytes written after each parameter.
+    public var progress: (@Sendable (Int) -> Void)?
+
+    public init() {}
+
+    /// Plans the import of `checkpoint` onto `config` without writing anything.
+    public func plan(_ checkpoint: OpenedCheckpoint, config: MM1Config) throws -> MappingPlan {
+        try MappingPlan(tensors: checkpoint.source.tensors, config: config, dialects: dialects, allowUnused: allowUnused)
+    }
+
+    /// Imports `checkpoint` into the package folder `destination`.
+    /// - Throws: ``ImportError`` (with the full report) when the checkpoint does not match the
+    ///   configuration; `OutputError.exists` when `destination` exists and ``overwrite`` is off.
+    @discardableResult
+    public func run(_ checkpoint: OpenedCheckpoint, config: MM1Config, notes: [String] = [], to destination: String) throws -> (MappingPlan, PackageManifest) {
+        let plan = try self.plan(checkpoint, config: config)
+        guard plan.report.isComplete else { throw ImportError(report: plan.report) }
+        if !overwrite, FileManager.default.fileExists(atPath: destination) { throw OutputError.exists(path: destination) }
+
+        let staging = try StagingFolder(beside: destination)
+        let byName = Dictionary(uniqueKeysWithValues: plan.assignments.map { ($0.spec.name, $0) })
+        let entries = plan.assignments.map { a in
+            SafetensorsLayout.Entry(name: a.spec.name, dtype: dtype.dtype(for: a.sources[0].dtype), shape: a.spec.shape)
+        }
+        let writer = try SafetensorsCheckpointWriter(folder: staging.path, entries: entries, maxShardBytes: maxShardBytes, metadata: ["format": "pt"])
+        var digests: [String: String] = [:]
+        for info in writer.writeOrder {
+            let assignment = byName[info.name]!
+            let views = try assignment.sources.map { try checkpoint.source.view(named: $0.name) }
+            try writer.write(info.name) { out in
+                try Materializer.fill(assignment, views: views, as: info.dtype, into: out)
+                digests[info.name] = Hashing.sha256(UnsafeRawBufferPointer(out))
+            }
+            progress?(info.byteCount)
+        }
+        try writer.commit()
+
+        var tensors: [String: PackageManifest.Tensor] = [:]
+        var shards: [String: PackageManifest.Shard] = [:]
+        for shard in writer.shards {
+            let (digest, bytes) = try Hashing.sha256(file: "\(staging.path)/\(shard.fileName)")
+            shards[shard.fileName] = .init(bytes: bytes, sha256: digest)
+            for t in shard.layout.tensors {
+                tensors[t.name] = .init(dtype: t.dtype, shape: t.shape.dimensions, shard: shard.fileName,
+                                        offset: shard.layout.headerBytes.count + t.byteRange.lowerBound, bytes: t.byteCount, sha256: digests[t.name]!)
+            }
+        }
+        let sources = try Set(checkpoint.files).sorted().map { path in
+            let (digest, bytes) = try Hashing.sha256(file: path)
+            return PackageManifest.SourceFile(name: (path as NSString).lastPathComponent, bytes: bytes, sha256: digest)
+        }
+        let manifest = PackageManifest(
+            format: PackageManifest.formatName, formatVersion: PackageManifest.currentVersion, config: config, tensors: tensors, shards: shards,
+            provenance: .init(
+                tool: "mm1conv \(MM1ConvVersion.string)", sourceFormat: checkpoint.format, sources: sources, dialects: plan.report.dialects,
+                transforms: Dictionary(uniqueKeysWithValues: plan.assignments.map { a in
+                    (a.spec.name, "\(a.transform) of \(a.sources.map(\.name).joined(separator: ", ")) [\(a.dialect)]")
+                }),
+                decisions: notes + plan.report.decisions))
+        let file = try AtomicFile(path: "\(staging.path)/\(PackageManifest.fileName)")
+        try file.write(Array(try manifest.jsonData()))
+        try file.commit()
+        try staging.moveInto(destination, overwrite: overwrite)
+        return (plan, manifest)
+    }
+}
+
+/// The version written into manifests.
+public enum MM1ConvVersion {
+    public static let string = "0.1.0"
+}
+
+extension PackageManifest {
+    /// Stable JSON: sorted keys, two-space indentation, a final newline.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self) + Data("\n".utf8)
+    }
+}
+
+/// A temporary folder beside a destination, removed unless moved into place.
+final class StagingFolder {
+    let path: String
+    private var moved = false
+
+    init(beside destination: String) throws {
+        let url = URL(fileURLWithPath: destination)
+        let parent = url.deletingLastPathComponent().path
+        path = "\(parent)/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+    }
+
+    /// Renames the folder to `destination`; an existing destination is replaced only with `overwrite`.
+    func moveInto(_ destination: String, overwrite: Bool) throws {
+        if FileManager.default.fileExists(atPath: destination) {
+            guard overwrite else { throw OutputError.exists(path: destination) }
+            let old = "\(path).old"
+            try FileManager.default.moveItem(atPath: destination, toPath: old)
+            try FileManager.default.moveItem(atPath: path, toPath: destination)
+            try? FileManager.default.removeItem(atPath: old)
+        } else {
+            guard rename(path, destination) == 0 else { throw FileSystemError(path: destination, operation: "rename", code: errno) }
+        }
+        moved = true
+        AtomicFile.syncFolder(of: destination)
+    }
+
+    deinit {
+        if !moved { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
