@@ -1,16 +1,27 @@
 import ArgumentParser
 import Foundation
 import MM1Formats
+import MM1Graph
+import MM1Package
 import MM1Tensor
 
 /// `mm1conv inspect PATH`: what a checkpoint holds.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the tensors, dtypes, shapes and metadata of a checkpoint.",
-        discussion: "PATH is a .safetensors file, a *.safetensors.index.json, or a folder holding either.")
+        discussion: """
+            PATH is a .safetensors file, a *.safetensors.index.json, a folder holding either, or an MM1 package. \
+            With --graph, PATH may also be a config file (MM1 or Hugging Face), or be left out with --preset.
+            """)
 
-    @Argument(help: "The checkpoint: a file, an index.json or a folder.")
-    var path: String
+    @Argument(help: "The checkpoint, package or (with --graph) config.")
+    var path: String?
+
+    @Flag(help: "Print the MM1 parameter tree of a package, a config or a preset.")
+    var graph = false
+
+    @Option(help: "With --graph: a named configuration instead of PATH.")
+    var preset: String?
 
     @Flag(help: "Print machine-readable JSON instead of a table.")
     var json = false
@@ -20,6 +31,8 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            if graph { return try printGraph() }
+            guard let path else { throw ValidationFailure("PATH is required (or --graph --preset NAME)") }
             let opened = try Checkpoint.open(path)
             let report = InspectReport(opened, hashes: hash ? try Self.hashes(opened.source) : nil)
             var out = FileHandleStream.standardOutput
@@ -29,6 +42,30 @@ struct Inspect: ParsableCommand {
                 print(report.table(), terminator: "", to: &out)
             }
             for w in report.warnings { FileHandleStream.standardError.write("warning: \(w)\n") }
+        }
+    }
+
+    func printGraph() throws {
+        let resolved: ConfigResolution.Resolved
+        if let preset, path == nil {
+            resolved = try ConfigResolution.resolve(configFile: nil, preset: preset, source: ".")
+        } else if let path {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            resolved = isDirectory.boolValue
+                ? try ConfigResolution.read("\(path)/\(PackageManifest.fileName)")
+                : try ConfigResolution.read(path)
+        } else {
+            throw ValidationFailure("--graph needs a PATH or --preset NAME")
+        }
+        let report = try GraphReport(config: resolved.config, origin: resolved.origin)
+        var out = FileHandleStream.standardOutput
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self), to: &out)
+        } else {
+            print(report.tree(), terminator: "", to: &out)
         }
     }
 
