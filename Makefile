@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= /opt/mm1py
 PY := $(VENV)/bin/python
 APT_PACKAGES := libhdf5-dev libzstd-dev libopenblas-dev pkg-config
-PIP_PACKAGES := numpy safetensors ml_dtypes
+PIP_PACKAGES := numpy safetensors ml_dtypes jsonschema
 INTEROP_DIR ?= $(CURDIR)/.build/interop
 
 .PHONY: setup sample test swift-test interop fixtures bench
@@ -16,7 +16,7 @@ setup:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi; fi
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	@$(PY) -c "import numpy, safetensors, ml_dtypes" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
+	@$(PY) -c "import numpy, safetensors, ml_dtypes, jsonschema" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
 
 ## The main job on the bundled sample.
 sample: setup
@@ -26,7 +26,8 @@ sample: setup
 ## Every test: Swift tests (which also write files for the interop check), then the Python interop check.
 test: setup
 	MM1_INTEROP_DIR=$(INTEROP_DIR) swift test
-	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)
+	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)/safetensors
+	$(PY) Tests/Interop/check_schemas.py $(INTEROP_DIR)
 
 ## Regenerate golden fixtures and the sample (needs torch; not part of the tests).
 fixtures:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Interop check: files written by mm1conv are read by the real `safetensors` package and numpy.
 
-Usage: python Tests/Interop/check_safetensors.py DIR   (DIR = what InteropOutputTests wrote there,
-with MM1_INTEROP_DIR=DIR swift test). Needs numpy, safetensors, ml_dtypes. Exits non-zero on any mismatch.
+Usage: python Tests/Interop/check_safetensors.py DIR, where DIR is $MM1_INTEROP_DIR/safetensors as written by
+InteropOutputTests during `MM1_INTEROP_DIR=... swift test`. Needs numpy, safetensors, ml_dtypes. Exits non-zero on
+any mismatch.
 """
 import hashlib
 import json

@@ -10,7 +10,8 @@ import Testing
 /// back here too.
 @Suite struct InteropOutputTests {
     static var folder: (path: String, temporary: TemporaryDirectory?) {
-        if let dir = ProcessInfo.processInfo.environment["MM1_INTEROP_DIR"], !dir.isEmpty {
+        if let root = ProcessInfo.processInfo.environment["MM1_INTEROP_DIR"], !root.isEmpty {
+            let dir = "\(root)/safetensors"  // its own folder: other suites write beside it concurrently
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             return (dir, nil)
         }

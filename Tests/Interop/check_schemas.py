@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Validate Schemas/examples and mm1conv's own outputs against the JSON Schemas, and read a package
+mm1conv wrote with the real `safetensors`, comparing it with the canonical tensors made in Python.
+
+Usage: python Tests/Interop/check_schemas.py INTEROP_DIR   (needs jsonschema, safetensors, numpy)
+"""
+import copy
+import glob
+import hashlib
+import json
+import os
+import sys
+
+import jsonschema
+import numpy as np
+from referencing import Registry, Resource
+from safetensors.numpy import load_file
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+SCHEMAS = os.path.join(ROOT, "Schemas")
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+schemas = {n: json.load(open(os.path.join(SCHEMAS, n))) for n in ["mm1-config.schema.json", "mapping.schema.json", "package.schema.json"]}
+registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in schemas.values()] +
+                                     [(n, Resource.from_contents(s)) for n, s in schemas.items()])
+
+
+def validator(name):
+    cls = jsonschema.validators.validator_for(schemas[name])
+    cls.check_schema(schemas[name])
+    return cls(schemas[name], registry=registry)
+
+
+def valid(name, doc):
+    return not list(validator(name).iter_errors(doc))
+
+
+kinds = {"config-": "mm1-config.schema.json", "mapping-": "mapping.schema.json", "package-": "package.schema.json"}
+for path in sorted(glob.glob(os.path.join(SCHEMAS, "examples", "*.json"))):
+    base = os.path.basename(path)
+    schema = next(s for p, s in kinds.items() if base.startswith(p))
+    doc = json.load(open(path))
+    errors = list(validator(schema).iter_errors(doc))
+    check(not errors, f"{base}: {[e.message for e in errors][:3]}")
+
+# Mutations the schemas must reject.
+config = json.load(open(os.path.join(SCHEMAS, "examples", "config-tiny-moe.json")))
+for label, mutate in [("missing vision", lambda c: c.pop("vision")),
+                      ("unknown connector kind", lambda c: c["connector"].update(kind="perceiver")),
+                      ("string kv_heads", lambda c: c["language"].update(kv_heads="2")),
+                      ("unknown field", lambda c: c["language"].update(n_heads=4)),
+                      ("duplicate sparse layer", lambda c: c["language"]["moe"].update(sparse_layers=[1, 1]))]:
+    bad = copy.deepcopy(config)
+    mutate(bad)
+    check(not valid("mm1-config.schema.json", bad), f"schema accepted a config with {label}")
+
+# The package mm1conv wrote during `swift test`: manifest valid, shards readable, values equal the canonical ones.
+pkg = os.path.join(sys.argv[1], "tiny-dense.mm1")
+manifest = json.load(open(os.path.join(pkg, "mm1.json")))
+errors = list(validator("package.schema.json").iter_errors(manifest))
+check(not errors, f"mm1.json: {[e.message for e in errors][:3]}")
+canonical = load_file(os.path.join(ROOT, "Tests", "Fixtures", "dialects", "canonical-tiny-dense.safetensors"))
+tensors = {}
+for shard, meta in manifest["shards"].items():
+    data = open(os.path.join(pkg, shard), "rb").read()
+    check(hashlib.sha256(data).hexdigest() == meta["sha256"] and len(data) == meta["bytes"], f"{shard}: hash/size")
+    tensors.update(load_file(os.path.join(pkg, shard)))
+check(sorted(tensors) == sorted(canonical) == sorted(manifest["tensors"]), "package tensor names")
+for name, value in canonical.items():
+    ours = tensors.get(name)
+    entry = manifest["tensors"].get(name, {})
+    check(ours is not None and ours.shape == value.shape and np.array_equal(ours.astype(np.float32), value), f"{name}: values")
+    check(ours is not None and hashlib.sha256(np.ascontiguousarray(ours).tobytes()).hexdigest() == entry.get("sha256"), f"{name}: sha256")
+
+print(f"schemas: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
