@@ -18,10 +18,11 @@ setup:
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@$(PY) -c "import numpy, safetensors, ml_dtypes, jsonschema" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
 
-## The main job on the bundled sample.
+## The main job on the bundled sample: import the tiny MM1 checkpoint (Honeybee layout) as an MM1 package.
 sample: setup
 	swift build -c release --product mm1conv
-	.build/release/mm1conv inspect Samples/tiny-llama
+	.build/release/mm1conv import Samples/tiny-mm1 --out .build/tiny-mm1.mm1 --force
+	.build/release/mm1conv inspect --graph .build/tiny-mm1.mm1 | tail -4
 
 ## Every test: Swift tests (which also write files for the interop check), then the Python interop check.
 test: setup

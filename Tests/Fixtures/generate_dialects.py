@@ -74,7 +74,7 @@ VISION_FIELDS = {  # CLIPVisionConfig
 }
 TEXT_FIELDS = {  # LlamaConfig (written to config.json in the transformers 4.38 form Honeybee pins: top-level rope_theta)
     "attention_bias": False, "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 64,
-    "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 128, "mlp_bias": False,
+    "initializer_range": 0.02, "intermediate_size": 128, "max_position_embeddings": 128,
     "num_attention_heads": 4, "num_hidden_layers": 4, "num_key_value_heads": 2, "pretraining_tp": 1,
     "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": False, "vocab_size": 256,
 }
@@ -414,6 +414,13 @@ def open_clip_config():
             "preprocess_cfg": {"mean": OPENAI_CLIP_MEAN, "std": OPENAI_CLIP_STD}}
 
 
+def normalize_modes(folder):
+    """safetensors/huggingface_hub create files 0600 through a temp file; make every generated file 0644."""
+    for root, _, names in os.walk(folder):
+        for n in names:
+            os.chmod(os.path.join(root, n), 0o644)
+
+
 def write_json(path, obj, one_line=False):
     with open(path, "w") as f:
         if one_line:
@@ -611,12 +618,14 @@ def main():
     save_single(fused, d("mixtral-v5-fused"))
 
     check_round_trips(m, canon)
+    check_canonical_forward(m, canon)
 
     versions = {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
                 "timm": timm.__version__, "open_clip": oc_version, "safetensors": safetensors.__version__,
                 "huggingface_hub": huggingface_hub.__version__}
     with open(d("README.md"), "w") as f:
         f.write(readme(versions))
+    normalize_modes(OUT)
     files = {}
     for root, _, names in os.walk(OUT):
         for n in names:
@@ -626,6 +635,155 @@ def main():
     write_json(d("MANIFEST.json"), {"generator": GENERATOR, "seed": SEED, "versions": versions, "files": dict(sorted(files.items()))})
     total = sum(os.path.getsize(os.path.join(r, n)) for r, _, ns in os.walk(OUT) for n in ns)
     print(f"wrote {len(files) + 1} files under {OUT} ({total / 1e6:.2f} MB)")
+
+
+def hybrid_moe_lm(m):
+    """The interleaved MoE decoder as a runnable real-class model: the Llama with the Mixtral sparse blocks
+    (`MixtralSparseMoeBlock`) of layers 1 and 3 put in place of its MLPs."""
+    import copy
+    lm = copy.deepcopy(m["llama"])
+    for i in MOE["sparse_layers"]:
+        lm.model.layers[i].mlp = m["mixtral"].model.layers[i].mlp
+    return lm
+
+
+# A from-scratch forward over the CANONICAL tensors (architecture.md §2.1, §3.1, §4.3), used only to check that the
+# canonical files are the same model as the reference classes (catches e.g. gate/up or readout index swaps).
+F = torch.nn.functional
+
+
+def _ln(x, c, p, eps=1e-5):
+    return F.layer_norm(x, x.shape[-1:], c[p + ".weight"], c[p + ".bias"], eps)
+
+
+def _lin(x, c, p):
+    return F.linear(x, c[p + ".weight"], c.get(p + ".bias"))
+
+
+def _mha(q, k, v, heads, causal):
+    b, t, n = q.shape
+    d = n // heads
+    q, k, v = (z.reshape(b, t, -1, d).transpose(1, 2) for z in (q, k, v))
+    if k.shape[1] != heads:  # grouped-query attention
+        k, v = (z.repeat_interleave(heads // z.shape[1], dim=1) for z in (k, v))
+    s = q @ k.transpose(-1, -2) / math.sqrt(d)
+    if causal:
+        s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+    return (s.softmax(-1) @ v).transpose(1, 2).reshape(b, t, -1)
+
+
+def canonical_vision_forward(c, x, heads=4):
+    b = x.shape[0]
+    p = F.conv2d(x, c["vision.patch_embed.weight"], stride=14).flatten(2).transpose(1, 2)
+    h = torch.cat([c["vision.class_token"].expand(b, 1, -1), p], 1) + c["vision.position_embedding"]
+    hs = [_ln(h, c, "vision.pre_norm")]
+    for i in range(VISION_FIELDS["num_hidden_layers"]):
+        L, h = f"vision.layers.{i}.", hs[-1]
+        a = _ln(h, c, L + "norm1")
+        h = h + _lin(_mha(_lin(a, c, L + "attention.q"), _lin(a, c, L + "attention.k"), _lin(a, c, L + "attention.v"), heads, False),
+                     c, L + "attention.o")
+        f = _lin(_ln(h, c, L + "norm2"), c, L + "mlp.fc1")
+        hs.append(h + _lin(f * torch.sigmoid(1.702 * f), c, L + "mlp.fc2"))
+    return hs
+
+
+def _ln2d(x, c, p):
+    return _ln(x.permute(0, 2, 3, 1), c, p).permute(0, 3, 1, 2)
+
+
+def canonical_connector_forward(c, feats):
+    x = feats + c["connector.position_embedding"]
+    b, l, d = x.shape
+    g = int(math.isqrt(l))
+    x = x.transpose(1, 2).reshape(b, d, g, g)
+    for s in (0, 1):
+        if s == 1:
+            x = F.adaptive_avg_pool2d(x, 4)
+        for j in range(PROJECTOR_FIELDS["depth"]):
+            B = f"connector.stages.{s}.blocks.{j}."
+            y = F.silu(_ln2d(F.conv2d(x, c[B + "conv1.weight"]), c, B + "norm1"))
+            y = F.silu(_ln2d(F.conv2d(y, c[B + "conv2.weight"], padding=1, groups=y.shape[1]), c, B + "norm2"))
+            se = F.conv2d(F.silu(F.conv2d(y.mean((2, 3), keepdim=True), c[B + "se.fc1.weight"], c[B + "se.fc1.bias"])),
+                          c[B + "se.fc2.weight"], c[B + "se.fc2.bias"])
+            y = _ln2d(F.conv2d(y * torch.sigmoid(se), c[B + "conv3.weight"]), c, B + "norm3")
+            sc = _ln2d(F.conv2d(x, c[B + "downsample.conv.weight"]), c, B + "downsample.norm") if B + "downsample.conv.weight" in c else x
+            x = F.silu(y + sc)
+    x = x.flatten(2).transpose(1, 2)
+    return _lin(F.silu(_lin(x, c, "connector.readout.0")), c, "connector.readout.1")
+
+
+def _rms(x, w, eps=1e-5):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def _rope(x, theta=10000.0):  # x: (b, t, heads·d) → rotate-half over each head
+    b, t, n = x.shape
+    d = TEXT_FIELDS["hidden_size"] // TEXT_FIELDS["num_attention_heads"]
+    x = x.reshape(b, t, n // d, d)
+    inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
+    ang = torch.arange(t, dtype=torch.float32)[:, None] * inv[None]
+    cos, sin = torch.cat([ang, ang], -1).cos()[None, :, None], torch.cat([ang, ang], -1).sin()[None, :, None]
+    rot = torch.cat([-x[..., d // 2:], x[..., : d // 2]], -1)
+    return (x * cos + rot * sin).reshape(b, t, n)
+
+
+def canonical_language_forward(c, embeds):
+    h, outs = embeds, []
+    for i in range(TEXT_FIELDS["num_hidden_layers"]):
+        L = f"language.layers.{i}."
+        a = _rms(h, c[L + "attention_norm.weight"])
+        q, k, v = (F.linear(a, c[L + f"attention.{z}.weight"]) for z in "qkv")
+        h = h + F.linear(_mha(_rope(q), _rope(k), v, TEXT_FIELDS["num_attention_heads"], True), c[L + "attention.o.weight"])
+        a = _rms(h, c[L + "mlp_norm.weight"])
+        if L + "moe.router.weight" in c:
+            p = F.linear(a, c[L + "moe.router.weight"]).softmax(-1)
+            w, idx = p.topk(MOE["top_k"], -1)
+            w = w / w.sum(-1, keepdim=True)
+            out = torch.zeros_like(a)
+            for e in range(MOE["experts"]):
+                ge, ue, de = (c[L + f"moe.experts.{z}"][e] for z in ("gate", "up", "down"))
+                y = F.linear(F.silu(F.linear(a, ge)) * F.linear(a, ue), de)
+                out = out + y * (w * (idx == e)).sum(-1, keepdim=True)
+            h = h + out
+        else:
+            h = h + F.linear(F.silu(F.linear(a, c[L + "mlp.gate.weight"])) * F.linear(a, c[L + "mlp.up.weight"]), c[L + "mlp.down.weight"])
+        outs.append(h)
+    return outs, F.linear(_rms(h, c["language.norm.weight"]), c["language.lm_head.weight"])
+
+
+@torch.no_grad()
+def check_canonical_forward(m, canon, tol=2e-4):
+    """The canonical tensors, run by the from-scratch forward, reproduce the reference classes."""
+    x = torch.randn(1, 3, 84, 84, generator=torch.Generator().manual_seed(SEED + 11))
+    ids = torch.randint(0, 255, (1, 12), generator=torch.Generator().manual_seed(SEED + 12))
+
+    def close(name, a, b):
+        err = (a - b).abs().max().item()
+        assert err < tol * max(1.0, b.abs().max().item()), f"{name}: canonical forward differs by {err}"
+        return err
+
+    errs = {}
+    ref_hs = m["vision"](pixel_values=x, output_hidden_states=True).hidden_states
+    for name in ("tiny-dense", "tiny-moe"):
+        c = canon[name]
+        hs = canonical_vision_forward(c, x)
+        errs["vision"] = max(close(f"vision.{i}", a, b) for i, (a, b) in enumerate(zip(hs, ref_hs)))
+        feats = ref_hs[-1][:, 1:]
+        errs["connector"] = close("connector", canonical_connector_forward(c, feats), m["abstractor"](feats.clone()))
+        lm = m["llama"] if name == "tiny-dense" else hybrid_moe_lm(m)
+        _, logits = canonical_language_forward(c, lm.model.embed_tokens(ids))
+        errs[name + " logits"] = close(name + " logits", logits, lm(input_ids=ids).logits)
+    c = canon["llava-mlp"]
+    ll = m["llava"]
+    feats = ref_hs[-2][:, 1:]  # vision_feature_layer -2, strategy "default": CLS dropped
+    proj = F.linear(F.gelu(_lin(feats, c, "connector.fc1")), c["connector.fc2.weight"], c["connector.fc2.bias"])
+    errs["llava projector"] = close("llava projector", proj, torch.stack(ll.model.get_image_features(pixel_values=x).pooler_output))
+    lids = torch.cat([ids[:, :3], torch.full((1, GRID * GRID), IMAGE_TOKEN_ID), ids[:, 3:]], 1)
+    emb = canon["tiny-dense"]["language.embed_tokens.weight"][lids].clone()
+    emb[lids == IMAGE_TOKEN_ID] = proj.reshape(-1, proj.shape[-1])
+    _, logits = canonical_language_forward(c, emb)
+    errs["llava logits"] = close("llava logits", logits, ll(input_ids=lids, pixel_values=x).logits)
+    print("  canonical forward == reference classes: " + ", ".join(f"{k} {v:.1e}" for k, v in errs.items()))
 
 
 @torch.no_grad()
