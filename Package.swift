@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "mm1conv",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mm1conv", targets: ["mm1conv"]),
         .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package", "MM1Reference"]),

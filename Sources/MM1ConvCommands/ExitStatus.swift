@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import MM1Formats
 import MM1Graph
 import MM1Package
@@ -29,6 +30,7 @@ public enum ExitStatus {
         case let e as FileSystemError: e.isMissingFile ? noInput : ioError
         case let e as OutputError:
             if case .exists = e { cannotCreate } else { software }
+        case let e as CocoaError: e.code == .fileNoSuchFile || e.code == .fileReadNoSuchFile ? noInput : ioError
         default: software
         }
     }

@@ -28,7 +28,7 @@ public enum Checkpoint {
 
     /// The SHA-256 of a tensor's bytes, as lowercase hex.
     public static func sha256(of view: TensorView) -> String {
-        view.withUnsafeBytes { bytes in SHA256.hash(data: bytes).map { String(format2: $0) }.joined() }
+        view.withUnsafeBytes { Hashing.sha256($0) }
     }
 }
 

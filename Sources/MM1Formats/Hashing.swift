@@ -4,7 +4,9 @@ import MM1Tensor
 /// SHA-256 as lowercase hex, of bytes in memory or of a whole file (memory-mapped, read once).
 public enum Hashing {
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> String {
-        SHA256.hash(data: bytes).map { String(format2: $0) }.joined()
+        var hasher = SHA256()
+        hasher.update(bufferPointer: bytes)
+        return hasher.finalize().map { String(format2: $0) }.joined()
     }
 
     /// The digest of the file at `path` and its size.
@@ -16,6 +18,7 @@ public enum Hashing {
             while offset < file.size {
                 let end = min(file.size, offset + (64 << 20))
                 hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: file.bytes[offset..<end]))
+                file.releasePages(offset..<end)  // keep resident memory at one chunk
                 offset = end
             }
             return (hasher.finalize().map { String(format2: $0) }.joined(), file.size)

@@ -63,6 +63,7 @@ public struct Importer {
                 try Materializer.fill(assignment, views: views, as: info.dtype, into: out)
                 digests[info.name] = Hashing.sha256(UnsafeRawBufferPointer(out))
             }
+            views.forEach { $0.releasePages() }
             progress?(info.byteCount)
         }
         try writer.commit()
@@ -120,6 +121,7 @@ final class StagingFolder {
         let url = URL(fileURLWithPath: destination)
         let parent = url.deletingLastPathComponent().path
         path = "\(parent)/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
     }
 

@@ -22,6 +22,17 @@ public struct TensorView: @unchecked Sendable {
     public var dtype: DType { info.dtype }
     public var shape: Shape { info.shape }
 
+    /// Drops the resident pages of this view's bytes when it points into a ``MappedFile`` (see
+    /// ``MappedFile/releasePages(_:)``); the view stays valid.
+    public func releasePages() { releasePages(in: 0..<bytes.count) }
+
+    /// Drops the resident pages of `range` of this view's bytes (see ``releasePages()``).
+    public func releasePages(in range: Range<Int>) {
+        guard let file = owner as? MappedFile, let base = file.bytes.baseAddress, let start = bytes.baseAddress else { return }
+        let offset = start - base
+        file.releasePages((offset + range.lowerBound)..<(offset + range.upperBound))
+    }
+
     /// Calls `body` with the raw bytes, keeping the mapping alive for the duration.
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         try withExtendedLifetime(owner) { () throws(E) -> R in try body(bytes) }

@@ -18,12 +18,21 @@ public enum Materializer {
         for (index, range) in pieces(assignment, views: views) {
             let view = views[index]
             let inWidth = view.dtype.byteWidth!
-            let count = range.count / inWidth
-            let out = UnsafeMutableRawBufferPointer(rebasing: destination[written..<(written + count * outWidth)])
-            try view.withUnsafeBytes { bytes in
-                try DTypeConversion.convert(UnsafeRawBufferPointer(rebasing: bytes[range]), from: view.dtype, to: dtype, into: out)
+            // In slices of at most 16 MiB of source, each released once converted, so resident
+            // memory holds the destination and one slice rather than the whole source as well.
+            let sliceBytes = (16 << 20) / inWidth * inWidth
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(range.upperBound, start + sliceBytes)
+                let count = (end - start) / inWidth
+                let out = UnsafeMutableRawBufferPointer(rebasing: destination[written..<(written + count * outWidth)])
+                try view.withUnsafeBytes { bytes in
+                    try DTypeConversion.convert(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), from: view.dtype, to: dtype, into: out)
+                }
+                view.releasePages(in: start..<end)
+                written += count * outWidth
+                start = end
             }
-            written += count * outWidth
         }
         precondition(written == destination.count, "pieces of \(assignment.spec.name) cover \(written) of \(destination.count) bytes")
     }

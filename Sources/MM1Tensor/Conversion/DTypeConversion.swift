@@ -1,4 +1,5 @@
 import CKernels
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -86,22 +87,32 @@ public enum DTypeConversion {
         guard source.count % inWidth == 0, destination.count == count * outWidth else {
             throw .countMismatch(source: count, destination: destination.count / outWidth)
         }
-        let tile = 16_384
-        var error: ConversionError?
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: tile) { scratch in
-            var start = 0
-            while start < count, error == nil {
-                let n = min(tile, count - start)
-                let part = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
-                do {
-                    try toFloat32(UnsafeRawBufferPointer(rebasing: source[(start * inWidth)..<((start + n) * inWidth)]), dtype: from, into: part)
-                    try fromFloat32(UnsafeBufferPointer(part), to: to, into: UnsafeMutableRawBufferPointer(rebasing: destination[(start * outWidth)..<((start + n) * outWidth)]))
-                } catch let e as ConversionError {
-                    error = e.offset(by: start)
-                } catch {}
-                start += n
+        // Each core converts its own part, through f32 tiles small enough to stay in cache; the
+        // failure at the lowest index is the one reported.
+        let firstFailure = Mutex<ConversionError?>(nil)
+        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        parallelChunks(count) { range in
+            let tile = 16_384
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: tile) { scratch in
+                var start = range.lowerBound
+                while start < range.upperBound {
+                    let n = min(tile, range.upperBound - start)
+                    let part = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+                    do throws(ConversionError) {
+                        try toFloat32(UnsafeRawBufferPointer(rebasing: src.value[(start * inWidth)..<((start + n) * inWidth)]), dtype: from, into: part)
+                        try fromFloat32(UnsafeBufferPointer(part), to: to, into: UnsafeMutableRawBufferPointer(rebasing: dst.value[(start * outWidth)..<((start + n) * outWidth)]))
+                    } catch {
+                        let located = error.offset(by: start)
+                        firstFailure.withLock { current in
+                            if current == nil || located.index < current!.index { current = located }
+                        }
+                        return
+                    }
+                    start += n
+                }
             }
         }
+        let error = firstFailure.withLock { $0 }
         if let error { throw error }
     }
 
@@ -247,6 +258,9 @@ public enum DTypeConversion {
 }
 
 extension ConversionError {
+    /// The element index a `notRepresentable` error names (other errors sort first).
+    var index: Int { if case .notRepresentable(_, let i, _) = self { i } else { -1 } }
+
     func offset(by start: Int) -> ConversionError {
         if case .notRepresentable(let t, let i, let v) = self { return .notRepresentable(t, index: i + start, value: v) }
         return self
