@@ -50,6 +50,8 @@ public struct Importer {
         if !overwrite, FileManager.default.fileExists(atPath: destination) { throw OutputError.exists(path: destination) }
 
         let staging = try StagingFolder(beside: destination)
+        // Source files are hashed for the provenance on another thread while tensors are converted.
+        let sourceHashes = SourceHashing(files: Set(checkpoint.files).sorted())
         let byName = Dictionary(uniqueKeysWithValues: plan.assignments.map { ($0.spec.name, $0) })
         let entries = plan.assignments.map { a in
             SafetensorsLayout.Entry(name: a.spec.name, dtype: dtype.dtype(for: a.sources[0].dtype), shape: a.spec.shape)
@@ -59,29 +61,32 @@ public struct Importer {
         for info in writer.writeOrder {
             let assignment = byName[info.name]!
             let views = try assignment.sources.map { try checkpoint.source.view(named: $0.name) }
-            try writer.write(info.name) { out in
-                try Materializer.fill(assignment, views: views, as: info.dtype, into: out)
-                digests[info.name] = Hashing.sha256(UnsafeRawBufferPointer(out))
-            }
+            let buffer = PageBuffer(byteCount: info.byteCount)
+            let out = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount])
+            try Materializer.fill(assignment, views: views, as: info.dtype, into: out)
             views.forEach { $0.releasePages() }
+            // The tensor's digest is computed on a second core while the writer hashes and writes the
+            // same bytes into the shard.
+            let tensorDigest = BackgroundDigest(UnsafeRawBufferPointer(out))
+            try writer.write(info.name, bytes: UnsafeRawBufferPointer(out))
+            digests[info.name] = tensorDigest.wait()
+            withExtendedLifetime(buffer) {}
             progress?(info.byteCount)
         }
         try writer.commit()
 
         var tensors: [String: PackageManifest.Tensor] = [:]
         var shards: [String: PackageManifest.Shard] = [:]
+        let shardDigests = writer.shardDigests
         for shard in writer.shards {
-            let (digest, bytes) = try Hashing.sha256(file: "\(staging.path)/\(shard.fileName)")
+            let (digest, bytes) = shardDigests[shard.fileName]!
             shards[shard.fileName] = .init(bytes: bytes, sha256: digest)
             for t in shard.layout.tensors {
                 tensors[t.name] = .init(dtype: t.dtype, shape: t.shape.dimensions, shard: shard.fileName,
                                         offset: shard.layout.headerBytes.count + t.byteRange.lowerBound, bytes: t.byteCount, sha256: digests[t.name]!)
             }
         }
-        let sources = try Set(checkpoint.files).sorted().map { path in
-            let (digest, bytes) = try Hashing.sha256(file: path)
-            return PackageManifest.SourceFile(name: (path as NSString).lastPathComponent, bytes: bytes, sha256: digest)
-        }
+        let sources = try sourceHashes.wait()
         let manifest = PackageManifest(
             format: PackageManifest.formatName, formatVersion: PackageManifest.currentVersion, config: config, tensors: tensors, shards: shards,
             provenance: .init(
@@ -143,4 +148,54 @@ final class StagingFolder {
     deinit {
         if !moved { try? FileManager.default.removeItem(atPath: path) }
     }
+}
+
+/// Hashes files on a background queue; ``wait()`` returns the manifest entries (or the first error).
+final class SourceHashing: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private var result: Result<[PackageManifest.SourceFile], any Error> = .success([])
+
+    init(files: [String]) {
+        group.enter()
+        DispatchQueue.global(qos: .utility).async { [self] in
+            result = Result {
+                try files.map { path in
+                    let (digest, bytes) = try Hashing.sha256(file: path)
+                    return PackageManifest.SourceFile(name: (path as NSString).lastPathComponent, bytes: bytes, sha256: digest)
+                }
+            }
+            group.leave()
+        }
+    }
+
+    func wait() throws -> [PackageManifest.SourceFile] {
+        group.wait()
+        return try result.get()
+    }
+}
+
+/// A SHA-256 computed on another thread; the bytes must stay valid until ``wait()`` returns.
+final class BackgroundDigest: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private var digest = ""
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        let shared = UncheckedBytes(bytes)
+        group.enter()
+        DispatchQueue.global().async { [self] in
+            digest = Hashing.sha256(shared.bytes)
+            group.leave()
+        }
+    }
+
+    func wait() -> String {
+        group.wait()
+        return digest
+    }
+}
+
+/// Read-only bytes handed to one background task that finishes before they are freed.
+struct UncheckedBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 }

@@ -49,6 +49,7 @@ import Testing
 
     static let partialCases: [(String, String, Component)] = [
         ("mixtral-legacy", "tiny-moe", .language), ("mixtral-v5-fused", "tiny-moe", .language), ("open-clip-vision", "tiny-dense", .vision),
+        ("aim-vision", "aim", .vision),
     ]
 
     @Test("one-component checkpoints (Mixtral both layouts, open_clip) map that component exactly; the rest is reported missing",
@@ -67,6 +68,9 @@ import Testing
             let views = try a.sources.map { try checkpoint.source.view(named: $0.name) }
             try out.withUnsafeMutableBytes { try Materializer.fill(a, views: views, as: .f32, into: $0) }
             #expect(out.map(\.bitPattern) == (try Self.bits(try canonical.view(named: a.spec.name))), "\(a.spec.name) (\(a.transform))")
+        }
+        if source == "aim-vision" {
+            #expect(plan.report.sources.filter { $0.name.hasPrefix("head.") }.allSatisfy { $0.fate == .ignored })
         }
         if source == "open-clip-vision" {
             #expect(plan.report.sources.first { $0.name == "visual.proj" }?.fate == .ignored)

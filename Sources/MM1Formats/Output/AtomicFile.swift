@@ -5,6 +5,8 @@ import Glibc
 import Darwin
 #endif
 
+import Crypto
+
 #if canImport(Glibc)
 private let systemWrite = Glibc.write
 #else
@@ -29,6 +31,10 @@ public final class AtomicFile {
     private var committed = false
     /// Bytes written so far.
     public private(set) var bytesWritten = 0
+    /// SHA-256 of everything written, computed as it is written (no second read).
+    private var hasher = SHA256()
+    /// The file's SHA-256 (lowercase hex), available after ``commit()``.
+    public private(set) var sha256: String?
 
     /// Creates the temporary file beside `path`.
     public init(path: String, overwrite: Bool = false) throws {
@@ -54,6 +60,7 @@ public final class AtomicFile {
     /// Appends `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(FileSystemError) {
         bytesWritten += bytes.count
+        hasher.update(bufferPointer: bytes)
         if buffer.count + bytes.count <= bufferLimit {
             buffer.append(contentsOf: bytes)
             return
@@ -88,6 +95,7 @@ public final class AtomicFile {
     /// Flushes, syncs and moves the file to ``path``.
     public func commit() throws {
         try flush()
+        sha256 = hasher.finalize().map { String(format2: $0) }.joined()
         guard fsync(fd) == 0 else { throw FileSystemError(path: path, operation: "fsync", code: errno) }
         close(fd)
         fd = -1

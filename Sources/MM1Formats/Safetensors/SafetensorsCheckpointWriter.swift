@@ -79,6 +79,11 @@ public final class SafetensorsCheckpointWriter {
         guard current < writers.count else { throw OutputError.outOfOrder(expected: nil, got: "") }
     }
 
+    /// Each shard file's SHA-256 and size, computed while writing; available after ``commit()``.
+    public var shardDigests: [String: (sha256: String, bytes: Int)] {
+        Dictionary(uniqueKeysWithValues: zip(shards, writers).compactMap { shard, w in w.digest.map { (shard.fileName, $0) } })
+    }
+
     /// Moves every shard into place, then writes the index (for sharded output).
     public func commit() throws {
         while writers.count < shards.count {

@@ -44,12 +44,15 @@ public final class SafetensorsWriter {
         guard let expected = nextTensor, expected.name == name else {
             throw OutputError.outOfOrder(expected: nextTensor?.name, got: name)
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(expected.byteCount, 1), alignment: 64)
-        defer { buffer.deallocate() }
-        let exact = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<expected.byteCount])
+        let buffer = PageBuffer(byteCount: expected.byteCount)
+        let exact = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<expected.byteCount])
         try fill(exact)
         try write(name, bytes: UnsafeRawBufferPointer(exact))
+        withExtendedLifetime(buffer) {}
     }
+
+    /// The file's SHA-256 and size, available after ``commit()``.
+    public var digest: (sha256: String, bytes: Int)? { file.sha256.map { ($0, file.bytesWritten) } }
 
     /// Checks that every tensor was written, then syncs and moves the file into place.
     public func commit() throws {
