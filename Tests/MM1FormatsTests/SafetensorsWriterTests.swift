@@ -21,11 +21,7 @@ import Testing
     }
 
     static func write(_ entries: [(SafetensorsLayout.Entry, [UInt8])], to path: String, metadata: [String: String] = ["format": "pt"]) throws {
-        let layout = try SafetensorsLayout(entries: entries.map(\.0), metadata: metadata)
-        let writer = try SafetensorsWriter(path: path, layout: layout)
-        let byName = Dictionary(uniqueKeysWithValues: entries.map { ($0.0.name, $0.1) })
-        for info in layout.tensors { try byName[info.name]!.withUnsafeBytes { try writer.write(info.name, bytes: $0) } }
-        try writer.commit()
+        try writeSafetensors(entries, to: path, metadata: metadata)
     }
 
     @Test("write then read gives back every name, dtype, shape, byte and metadata entry", arguments: [1, 2, 3, 4, 5, 6, 7, 8])
