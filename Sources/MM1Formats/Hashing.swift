@@ -1,7 +1,12 @@
 import Crypto
 import MM1Tensor
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// SHA-256 as lowercase hex, of bytes in memory or of a whole file (memory-mapped, read once).
+/// SHA-256 as lowercase hex, of bytes in memory or of a whole file.
 public enum Hashing {
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> String {
         var hasher = SHA256()
@@ -9,19 +14,26 @@ public enum Hashing {
         return hasher.finalize().map { String(format2: $0) }.joined()
     }
 
-    /// The digest of the file at `path` and its size.
+    /// The digest of the file at `path` and its size, read with `read(2)` in 8 MiB pieces (cheaper
+    /// than faulting in mapped pages, and nothing stays resident).
     public static func sha256(file path: String) throws -> (digest: String, bytes: Int) {
-        let file = try MappedFile(path: path)
-        return withExtendedLifetime(file) {
-            var hasher = SHA256()
-            var offset = 0
-            while offset < file.size {
-                let end = min(file.size, offset + (64 << 20))
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: file.bytes[offset..<end]))
-                file.releasePages(offset..<end)  // keep resident memory at one chunk
-                offset = end
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        var hasher = SHA256()
+        var total = 0
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileSystemError(path: path, operation: "read", code: errno)
             }
-            return (hasher.finalize().map { String(format2: $0) }.joined(), file.size)
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            total += n
         }
+        return (hasher.finalize().map { String(format2: $0) }.joined(), total)
     }
 }
