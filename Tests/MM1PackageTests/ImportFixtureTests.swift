@@ -84,6 +84,19 @@ import Testing
         #expect(plan.report.decisions.contains { $0.hasPrefix("connector.position_embedding: abstractor.pos_emb has one position more") })
     }
 
+    @Test("a tied-embedding config with an output head in the checkpoint stops the import and says why")
+    func tiedEmbeddings() throws {
+        var config = try Self.config("tiny-dense")
+        config.language.tieWordEmbeddings = true
+        let checkpoint = try Checkpoint.open(Self.dialect("honeybee"))
+        let plan = try MappingPlan(tensors: checkpoint.source.tensors, config: config, dialects: BuiltinDialects.all)
+        let head = try #require(plan.report.unmapped.first)
+        #expect(plan.report.unmapped.count == 1)
+        #expect(head.name == "language_model.lm_head.weight")
+        #expect(head.reason?.contains("language.tie_word_embeddings is true") == true)
+        #expect(plan.report.decisions.contains { $0.hasPrefix("language.tie_word_embeddings is true") })
+    }
+
     struct Expected: Decodable {
         struct Entry: Decodable {
             let canonical: String

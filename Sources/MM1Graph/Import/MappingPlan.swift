@@ -125,6 +125,9 @@ public struct MappingPlan: Sendable {
 
     /// A hint for a name the graph lacks, e.g. a layer index beyond the configured count.
     static func hint(_ name: String, _ config: MM1Config) -> String {
+        if name == "language.lm_head.weight", config.language.tieWordEmbeddings {
+            return " (language.tie_word_embeddings is true, so no output head is stored: set it to false to keep this one, or --allow-unused it if it equals the token embedding)"
+        }
         let parts = name.split(separator: ".")
         guard parts.count > 2, parts[1] == "layers", let index = Int(parts[2]) else { return "" }
         let count = parts[0] == "vision" ? config.vision.depth : config.language.layers
