@@ -57,22 +57,20 @@ public struct Importer {
             SafetensorsLayout.Entry(name: a.spec.name, dtype: dtype.dtype(for: a.sources[0].dtype), shape: a.spec.shape)
         }
         let writer = try SafetensorsCheckpointWriter(folder: staging.path, entries: entries, maxShardBytes: maxShardBytes, metadata: ["format": "pt"])
-        var digests: [String: String] = [:]
+        // Two stages overlap: this thread converts parameter n+1 while a writer thread hashes and
+        // writes parameter n. At most two finished buffers wait, so memory stays near two parameters.
+        let pipeline = WritePipeline(writer: writer, depth: 2, largest: writer.writeOrder.map(\.byteCount).max() ?? 0)
         for info in writer.writeOrder {
+            try pipeline.check()
             let assignment = byName[info.name]!
             let views = try assignment.sources.map { try checkpoint.source.view(named: $0.name) }
-            let buffer = PageBuffer(byteCount: info.byteCount)
-            let out = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount])
-            try Materializer.fill(assignment, views: views, as: info.dtype, into: out)
+            let buffer = pipeline.buffer(byteCount: info.byteCount)
+            try Materializer.fill(assignment, views: views, as: info.dtype, into: UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount]))
             views.forEach { $0.releasePages() }
-            // The tensor's digest is computed on a second core while the writer hashes and writes the
-            // same bytes into the shard.
-            let tensorDigest = BackgroundDigest(UnsafeRawBufferPointer(out))
-            try writer.write(info.name, bytes: UnsafeRawBufferPointer(out))
-            digests[info.name] = tensorDigest.wait()
-            withExtendedLifetime(buffer) {}
+            pipeline.submit(info, buffer)
             progress?(info.byteCount)
         }
+        let digests = try pipeline.finish()
         try writer.commit()
 
         var tensors: [String: PackageManifest.Tensor] = [:]
@@ -198,4 +196,64 @@ final class BackgroundDigest: @unchecked Sendable {
 struct UncheckedBytes: @unchecked Sendable {
     let bytes: UnsafeRawBufferPointer
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+}
+
+/// The writing half of an import: parameters are hashed and written in order on one background
+/// thread; the first error stops it and is rethrown to the converting thread.
+final class WritePipeline: @unchecked Sendable {
+    private let writer: SafetensorsCheckpointWriter
+    private let queue = DispatchQueue(label: "mm1conv.import.writer")
+    private let slots: DispatchSemaphore
+    private let lock = NSLock()
+    private var error: (any Error)?
+    private var digests: [String: String] = [:]
+    /// Buffers of the largest parameter's size, reused: fresh pages for every parameter would cost
+    /// a fault and a zeroing per page.
+    private var free: [PageBuffer] = []
+    private let largest: Int
+
+    init(writer: SafetensorsCheckpointWriter, depth: Int, largest: Int) {
+        self.writer = writer
+        self.largest = largest
+        slots = DispatchSemaphore(value: depth)
+    }
+
+    /// A buffer for the next parameter, once fewer than `depth` wait to be written.
+    func buffer(byteCount: Int) -> PageBuffer {
+        slots.wait()
+        return lock.withLock { free.popLast() } ?? PageBuffer(byteCount: max(byteCount, largest))
+    }
+
+    /// Queues a filled buffer for hashing and writing; the buffer is freed once written.
+    func submit(_ info: TensorInfo, _ buffer: PageBuffer) {
+        queue.async { [self] in
+            defer {
+                lock.withLock { free.append(buffer) }
+                slots.signal()
+            }
+            guard lock.withLock({ error == nil }) else { return }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount])
+            let digest = BackgroundDigest(bytes)  // on a third thread, beside the shard's own hash
+            do {
+                try writer.write(info.name, bytes: bytes)
+                let value = digest.wait()
+                lock.withLock { digests[info.name] = value }
+            } catch {
+                _ = digest.wait()
+                lock.withLock { if self.error == nil { self.error = error } }
+            }
+        }
+    }
+
+    /// Rethrows a write error, if one happened.
+    func check() throws {
+        if let error = lock.withLock({ error }) { throw error }
+    }
+
+    /// Waits for every queued write; returns each parameter's digest.
+    func finish() throws -> [String: String] {
+        queue.sync {}
+        try check()
+        return lock.withLock { digests }
+    }
 }

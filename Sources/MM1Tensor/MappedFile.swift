@@ -75,6 +75,17 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_SEQUENTIAL)
     }
 
+    /// Maps the pages of `range` in one call (`MADV_POPULATE_READ`, Linux 5.14+) instead of one
+    /// fault per page as they are touched; a hint, ignored where unsupported.
+    public func populate(_ range: Range<Int>) {
+        #if os(Linux)
+        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, 22 /* MADV_POPULATE_READ */)
+        #endif
+    }
+
     /// Drops this process's copies of the pages of `range` (they are read again from the file if
     /// touched). Streaming readers call it after each tensor, so resident memory stays at one
     /// tensor instead of growing with every page of the file they have read.

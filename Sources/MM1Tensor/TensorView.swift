@@ -26,6 +26,13 @@ public struct TensorView: @unchecked Sendable {
     /// ``MappedFile/releasePages(_:)``); the view stays valid.
     public func releasePages() { releasePages(in: 0..<bytes.count) }
 
+    /// Maps the pages of `range` of this view's bytes in one call (see ``MappedFile/populate(_:)``).
+    public func populatePages(in range: Range<Int>) {
+        guard let file = owner as? MappedFile, let base = file.bytes.baseAddress, let start = bytes.baseAddress else { return }
+        let offset = start - base
+        file.populate((offset + range.lowerBound)..<(offset + range.upperBound))
+    }
+
     /// Drops the resident pages of `range` of this view's bytes (see ``releasePages()``).
     public func releasePages(in range: Range<Int>) {
         guard let file = owner as? MappedFile, let base = file.bytes.baseAddress, let start = bytes.baseAddress else { return }

@@ -26,6 +26,7 @@ public enum Materializer {
                 let end = min(range.upperBound, start + sliceBytes)
                 let count = (end - start) / inWidth
                 let out = UnsafeMutableRawBufferPointer(rebasing: destination[written..<(written + count * outWidth)])
+                view.populatePages(in: start..<end)
                 try view.withUnsafeBytes { bytes in
                     try DTypeConversion.convert(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), from: view.dtype, to: dtype, into: out)
                 }
