@@ -60,6 +60,7 @@ public struct Importer {
         // Two stages overlap: this thread converts parameter n+1 while a writer thread hashes and
         // writes parameter n. At most two finished buffers wait, so memory stays near two parameters.
         let pipeline = WritePipeline(writer: writer, depth: 2, largest: writer.writeOrder.map(\.byteCount).max() ?? 0)
+        defer { pipeline.drain() }  // on an error, no write may still run when the staging folder goes
         for info in writer.writeOrder {
             try pipeline.check()
             let assignment = byName[info.name]!
@@ -250,9 +251,12 @@ final class WritePipeline: @unchecked Sendable {
         if let error = lock.withLock({ error }) { throw error }
     }
 
+    /// Waits until no write is queued or running.
+    func drain() { queue.sync {} }
+
     /// Waits for every queued write; returns each parameter's digest.
     func finish() throws -> [String: String] {
-        queue.sync {}
+        drain()
         try check()
         return lock.withLock { digests }
     }
