@@ -70,6 +70,18 @@ import Testing
         #expect(r.stderr.contains("error: "))
     }
 
+    @Test("a mapping file with a broken pattern is a data error naming the rule, not a crash")
+    func brokenMapping() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let mapping = dir.file("m.json")
+        try #"{"name": "mine", "rules": [{"pattern": "^(unclosed", "targets": [{"name": "x", "transform": {"op": "copy"}}]}]}"#
+            .write(toFile: mapping, atomically: true, encoding: .utf8)
+        let r = try CommandRunner.run(["import", Fixtures.path("dialects/honeybee"), "--mapping", mapping, "--dry-run"])
+        #expect(r.status == 65, "\(r.stderr)")
+        #expect(r.stderr.contains("mine: rules[0].pattern: \"^(unclosed\" is not a regular expression"))
+    }
+
     @Test("a config that disagrees with the weights names the field and the tensors")
     func configDisagrees() throws {
         let r = try CommandRunner.run(["import", Fixtures.path("dialects/config-disagrees"), "--dry-run"])

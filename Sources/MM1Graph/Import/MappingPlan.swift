@@ -23,7 +23,7 @@ public struct MappingPlan: Sendable {
         let graph = try MM1Model(graphOf: config)
         let specs = Dictionary(uniqueKeysWithValues: graph.specs.map { ($0.name, $0) })
         let compiled = try dialects.map { try CompiledDialect($0) }
-        let allowed = try allowUnused.map { try NSRegularExpression(pattern: $0) }
+        let allowed = try allowUnused.map { try CompiledDialect.compile($0, field: "--allow-unused") }
         var report = ImportReport()
 
         struct Claim {
@@ -144,8 +144,19 @@ struct CompiledDialect {
 
     init(_ dialect: Dialect) throws {
         self.dialect = dialect
-        rules = try dialect.rules.map { (try NSRegularExpression(pattern: $0.pattern), $0) }
-        ignore = try dialect.ignore.map { (try NSRegularExpression(pattern: $0.pattern), $0) }
+        rules = try dialect.rules.enumerated().map { (i, rule) in
+            (try Self.compile(rule.pattern, field: "\(dialect.name): rules[\(i)].pattern"), rule)
+        }
+        ignore = try dialect.ignore.enumerated().map { (i, rule) in
+            (try Self.compile(rule.pattern, field: "\(dialect.name): ignore[\(i)].pattern"), rule)
+        }
+    }
+
+    /// A pattern that is not a regular expression is a configuration error naming the rule.
+    static func compile(_ pattern: String, field: String) throws -> NSRegularExpression {
+        do { return try NSRegularExpression(pattern: pattern) } catch {
+            throw ConfigError(field: field, reason: "\"\(pattern)\" is not a regular expression")
+        }
     }
 }
 
