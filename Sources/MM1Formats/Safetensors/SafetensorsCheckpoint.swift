@@ -153,39 +153,64 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         func fail(_ v: IndexViolation) -> FormatError { FormatError(.index(v), file: path) }
         let file = try MappedFile(path: path)
         guard file.size <= limits.maxIndexBytes else { throw fail(.indexTooLarge(size: file.size, limit: limits.maxIndexBytes)) }
-        let json: JSONValue
-        let parsed = withExtendedLifetime(file) {
-            Result { () throws(JSONError) in try StrictJSONParser(maxDepth: limits.maxJSONDepth).parse(file.bytes) }
-        }
-        switch parsed {
-        case .success(let value): json = value
-        case .failure(let error): throw fail(.invalidIndex(error.description))
-        }
-        guard case .object(let top) = json else { throw fail(.invalidIndex("expected a JSON object, found \(json.kind)")) }
-        guard case .object(let map)? = top["weight_map"] else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
+        // Read with the pull reader: weight_map entries are strings, so no tree of values is built.
         var metadata: [String: String] = [:]
-        if case .object(let m)? = top["metadata"] {
-            for (k, v) in m.members {
-                switch v {
-                case .string(let s): metadata[k] = s
-                case .number(let n): metadata[k] = n
-                case .unsigned(let n): metadata[k] = String(n)
-                default: continue
-                }
-            }
-        }
         var weightMap: [String: String] = [:]
+        var sawWeightMap = false
         var checkedShards = Set<String>()
-        for (tensor, value) in map.members {
-            guard case .string(let shard) = value else {
-                throw FormatError(.index(.invalidIndex("weight_map value must be a string, found \(value.kind)")), file: path, tensor: tensor)
+        let outcome: Result<Void, any Error> = withExtendedLifetime(file) {
+            Result {
+                var reader = try JSONReader(file.bytes, limits: StrictJSONParser(maxDepth: limits.maxJSONDepth))
+                guard reader.nextByte == UInt8(ascii: "{") else {
+                    throw fail(.invalidIndex("expected a JSON object, found \(try reader.readValue().kind)"))
+                }
+                try reader.openObject()
+                var keys = Set<String>()
+                while let key = try reader.nextKey() {
+                    guard keys.insert(key).inserted else { throw JSONError(reason: .duplicateKey(key, path: []), offset: reader.position) }
+                    switch key {
+                    case "weight_map":
+                        guard reader.nextByte == UInt8(ascii: "{") else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
+                        sawWeightMap = true
+                        try reader.openObject()
+                        weightMap.reserveCapacity(file.size / 64)
+                        while let tensor = try reader.nextKey() {
+                            let value = try reader.readValue()
+                            guard case .string(let shard) = value else {
+                                throw FormatError(.index(.invalidIndex("weight_map value must be a string, found \(value.kind)")), file: path, tensor: tensor)
+                            }
+                            if checkedShards.insert(shard).inserted {
+                                guard Self.isSafeShardName(shard) else { throw fail(.unsafeShardPath(shard)) }
+                                guard shard.hasSuffix(".safetensors") else { throw fail(.unexpectedShardFormat(shard)) }
+                            }
+                            guard weightMap.updateValue(shard, forKey: tensor) == nil else {
+                                throw fail(.invalidIndex("duplicate key \"\(tensor)\" in weight_map"))
+                            }
+                        }
+                    case "metadata":
+                        if case .object(let m) = try reader.readValue() {
+                            for (k, v) in m.members {
+                                switch v {
+                                case .string(let s): metadata[k] = s
+                                case .number(let n): metadata[k] = n
+                                case .unsigned(let n): metadata[k] = String(n)
+                                default: continue
+                                }
+                            }
+                        }
+                    default:
+                        _ = try reader.readValue()
+                    }
+                }
+                try reader.finish()
             }
-            if checkedShards.insert(shard).inserted {
-                guard Self.isSafeShardName(shard) else { throw fail(.unsafeShardPath(shard)) }
-                guard shard.hasSuffix(".safetensors") else { throw fail(.unexpectedShardFormat(shard)) }
-            }
-            weightMap[tensor] = shard
         }
+        switch outcome {
+        case .success: break
+        case .failure(let error as JSONError): throw fail(.invalidIndex(error.description))
+        case .failure(let error): throw error
+        }
+        guard sawWeightMap else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
         guard !weightMap.isEmpty else { throw fail(.invalidIndex("\"weight_map\" is empty")) }
         let folder = (path as NSString).deletingLastPathComponent
         let shardPaths = Set(weightMap.values).sorted().map { folder.isEmpty ? $0 : (folder as NSString).appendingPathComponent($0) }

@@ -13,7 +13,6 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
     public let header: SafetensorsHeader
     /// The mapping the views point into.
     public let mapping: MappedFile
-    private let byName: [String: Int]
 
     /// Maps and validates `path`.
     /// - Throws: ``FileSystemError`` when the file cannot be read, ``FormatError`` when it breaks a rule.
@@ -21,14 +20,13 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
         self.path = path
         self.mapping = try MappedFile(path: path)
         self.header = try SafetensorsHeader(parsing: mapping.bytes, name: path, limits: limits)
-        self.byName = Dictionary(uniqueKeysWithValues: header.tensors.enumerated().map { ($1.name, $0) })
     }
 
     public var sourceDescription: String { path }
     public var tensors: [TensorInfo] { header.tensors }
     public var metadata: [String: String] { header.metadata }
 
-    public func info(named name: String) -> TensorInfo? { byName[name].map { header.tensors[$0] } }
+    public func info(named name: String) -> TensorInfo? { header.info(named: name) }
 
     public func view(named name: String) throws(TensorLookupError) -> TensorView {
         guard let info = info(named: name) else { throw TensorLookupError(name: name, source: path) }

@@ -13,6 +13,15 @@ public struct SafetensorsHeader: Sendable {
     public let dataOffset: Int
     /// Things the format allows but its schema does not, e.g. unknown fields in an entry.
     public let warnings: [String]
+    /// The tensors in header order, and each name's position there (`-1` for `__metadata__`).
+    private let inFileOrder: [TensorInfo]
+    private let positions: [String: Int]
+
+    /// The tensor called `name`, or `nil`.
+    public func info(named name: String) -> TensorInfo? {
+        guard let i = positions[name], i >= 0 else { return nil }
+        return inFileOrder[i]
+    }
 
     /// Parses and validates the header of a whole file held in `file`.
     /// - Parameter name: the file's name for errors, as the user gave it.
@@ -32,10 +41,11 @@ public struct SafetensorsHeader: Sendable {
         var metadata: [String: String] = [:]
         var warnings: [String] = []
         var entries: [TensorInfo] = []
+        var positions: [String: Int] = [:]
         do {
             try Self.readMembers(
                 UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)]), limits: limits, fail,
-                metadata: &metadata, entries: &entries, warnings: &warnings)
+                metadata: &metadata, entries: &entries, warnings: &warnings, positions: &positions)
         } catch let error as FormatError {
             throw error
         } catch let error as NotAnObject {
@@ -71,6 +81,8 @@ public struct SafetensorsHeader: Sendable {
 
         self.metadata = metadata
         self.tensors = entries.sorted { $0.name < $1.name }
+        self.inFileOrder = entries
+        self.positions = positions
         self.dataOffset = 8 + headerLength
         self.warnings = warnings
     }
@@ -111,7 +123,7 @@ public struct SafetensorsHeader: Sendable {
     /// and fields are thrown at once as JSON duplicate keys with their path.
     static func readMembers(
         _ bytes: UnsafeRawBufferPointer, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError,
-        metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String]
+        metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], positions: inout [String: Int]
     ) throws {
         var firstViolation: FormatError?
         func check(_ body: () throws(FormatError) -> Void) {
@@ -125,10 +137,11 @@ public struct SafetensorsHeader: Sendable {
             throw NotAnObject(kind: value.kind)
         }
         try reader.openObject()
-        var names = Set<String>(minimumCapacity: bytes.count / 96)
+        positions.reserveCapacity(bytes.count / 96)
         entries.reserveCapacity(bytes.count / 96)
         while let key = try reader.nextKey() {
-            guard names.insert(key).inserted else {
+            // One hash per name: duplicate detection, and later the lookup table of the file.
+            guard positions.updateValue(-1, forKey: key) == nil else {
                 throw JSONError(reason: .duplicateKey(key, path: []), offset: reader.position)
             }
             if key == "__metadata__" {
@@ -163,6 +176,7 @@ public struct SafetensorsHeader: Sendable {
                 }
             }
             check { () throws(FormatError) in
+                positions[key] = entries.count
                 entries.append(try Self.entry(raw, limits: limits, fail))
                 if !raw.unknownFields.isEmpty {
                     warnings.append("tensor '\(FormatError.abbreviated(raw.name))': unknown fields \(raw.unknownFields.sorted()) ignored")
