@@ -108,7 +108,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         }
 
         self.shards = shards
-        self.tensors = all.sorted { $0.name < $1.name }
+        self.tensors = all.count == shards.first?.tensors.count ? all : all.indices.sorted { all[$0].name < all[$1].name }.map { all[$0] }
         self.location = location
         self.metadata = indexPath == nil && shards.count == 1 ? shards[0].metadata : indexMetadata
         self.warnings = warnings + shards.flatMap { s in s.header.warnings.map { "\(s.path): \($0)" } }
@@ -131,7 +131,8 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     /// Opens every shard, in parallel across the machine's cores; results stay in `paths` order so
     /// that the first failure reported is the same as in a serial run.
     static func open(_ paths: [String], limits: ReadLimits) -> [Result<SafetensorsFile, any Error>] {
-        guard paths.count > 1, ProcessorCount.active > 1 else {
+        // Headers are small: threads only pay when there are many shards to open.
+        guard paths.count >= 16, ProcessorCount.active > 1 else {
             return paths.map { path in Result { try SafetensorsFile(path: path, limits: limits) } }
         }
         let slots = UnsafeMutableBufferPointer<Result<SafetensorsFile, any Error>?>.allocate(capacity: paths.count)

@@ -65,9 +65,14 @@ public struct SafetensorsHeader: Sendable {
         }
 
         // Contiguity and coverage, in offset order (ties: empty tensors first, then name).
-        let byOffset = entries.sorted {
-            ($0.byteRange.lowerBound, $0.byteRange.upperBound, $0.name) < ($1.byteRange.lowerBound, $1.byteRange.upperBound, $1.name)
-        }
+        // Sorted as indices: moving whole TensorInfo values (a String and an array each) costs more
+        // than the comparisons.
+        let byOffset = entries.indices.sorted { a, b in
+            let x = entries[a].byteRange, y = entries[b].byteRange
+            if x.lowerBound != y.lowerBound { return x.lowerBound < y.lowerBound }
+            if x.upperBound != y.upperBound { return x.upperBound < y.upperBound }
+            return entries[a].name < entries[b].name
+        }.map { entries[$0] }
         var end = 0
         for info in byOffset {
             let start = info.byteRange.lowerBound
@@ -80,7 +85,7 @@ public struct SafetensorsHeader: Sendable {
         if end > available { throw fail(.dataTruncated(dataEnd: end, available: available)) }
 
         self.metadata = metadata
-        self.tensors = entries.sorted { $0.name < $1.name }
+        self.tensors = entries.indices.sorted { entries[$0].name < entries[$1].name }.map { entries[$0] }
         self.inFileOrder = entries
         self.positions = positions
         self.dataOffset = 8 + headerLength
