@@ -37,14 +37,14 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         let shardPaths: [String]
         var indexMetadata: [String: String] = [:]
         var warnings: [String] = []
-        var expected: [String: String]?  // tensor → shard file name, from the index
+        var expected: [String: Int]?  // tensor → position of its shard in shardPaths, from the index
         if isDirectory.boolValue {
             let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
             let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
             if indexes.count > 1 { throw FormatError(.index(.ambiguousIndex(indexes)), file: path) }
             if let index = indexes.first {
                 let parsed = try Self.readIndex((path as NSString).appendingPathComponent(index), limits: limits)
-                (shardPaths, indexMetadata, expected) = parsed
+                (shardPaths, indexMetadata, expected) = (parsed.shardPaths, parsed.metadata, parsed.shardOf)
                 self.indexPath = (path as NSString).appendingPathComponent(index)
             } else {
                 shardPaths = names.filter { $0.hasSuffix(".safetensors") }.map { (path as NSString).appendingPathComponent($0) }
@@ -52,7 +52,8 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
                 self.indexPath = nil
             }
         } else if path.hasSuffix(".json") {
-            (shardPaths, indexMetadata, expected) = try Self.readIndex(path, limits: limits)
+            let parsed = try Self.readIndex(path, limits: limits)
+            (shardPaths, indexMetadata, expected) = (parsed.shardPaths, parsed.metadata, parsed.shardOf)
             self.indexPath = path
         } else {
             shardPaths = [path]
@@ -61,46 +62,54 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
 
         // Open every shard that exists; note the missing ones to report with the rest.
         var mismatch = IndexMismatch()
-        var shards: [SafetensorsFile] = []
-        for (shardPath, opened) in zip(shardPaths, Self.open(shardPaths, limits: limits)) {
-            switch opened {
-            case .success(let file): shards.append(file)
+        var opened: [SafetensorsFile?] = []
+        for (shardPath, result) in zip(shardPaths, Self.open(shardPaths, limits: limits)) {
+            switch result {
+            case .success(let file): opened.append(file)
             case .failure(let error as FileSystemError) where error.isMissingFile && indexPath != nil:
                 mismatch.missingShards.append((shardPath as NSString).lastPathComponent)
+                opened.append(nil)
             case .failure(let error): throw error
             }
         }
+        let shardNames = shardPaths.map { ($0 as NSString).lastPathComponent }
 
-        var location: [String: Int] = [:]
-        var all: [TensorInfo] = []
-        let shardNames = shards.map { ($0.path as NSString).lastPathComponent }
-        for (i, shard) in shards.enumerated() {
-            let shardName = shardNames[i]
-            for info in shard.tensors {
-                if let expected {
-                    // With an index, a copy in a shard the index does not name is one more disagreement
-                    // for the report, so every one is listed in the same run.
-                    if expected[info.name] != shardName {
-                        mismatch.presentButUnlisted.append(.init(tensor: info.name, shard: shardName))
-                        continue
-                    }
-                } else if let other = location[info.name] {
-                    let files = [shardNames[other], shardName]
-                    throw FormatError(.index(.tensorInSeveralFiles(files: files)), file: path, tensor: info.name)
-                }
-                location[info.name] = i
-                all.append(info)
-            }
-        }
+        var location: [String: Int]  // tensor → position in `opened`
         if let expected {
-            let missing = Set(mismatch.missingShards)
-            for (tensor, shard) in expected where !missing.contains(shard) {
-                if let i = location[tensor], shardNames[i] == shard { continue }
-                mismatch.listedButAbsent.append(.init(tensor: tensor, shard: shard))
+            // The index decides which tensors exist; check each against its shard, count what each
+            // shard holds, and look for unlisted tensors only in shards whose counts disagree.
+            var found = [Int](repeating: 0, count: opened.count)
+            for (tensor, p) in expected {
+                guard let shard = opened[p] else { continue }  // reported as a missing shard
+                if shard.info(named: tensor) != nil {
+                    found[p] += 1
+                } else {
+                    mismatch.listedButAbsent.append(.init(tensor: tensor, shard: shardNames[p]))
+                }
+            }
+            for (p, shard) in opened.enumerated() {
+                guard let shard, found[p] != shard.tensors.count else { continue }
+                for info in shard.tensors where expected[info.name] != p {
+                    mismatch.presentButUnlisted.append(.init(tensor: info.name, shard: shardNames[p]))
+                }
             }
             mismatch.listedButAbsent.sort()
             mismatch.presentButUnlisted.sort()
             guard mismatch.isEmpty else { throw FormatError(.index(.mismatch(mismatch)), file: indexPath ?? path) }
+            location = expected
+        } else {
+            location = [:]
+            for (p, shard) in opened.enumerated() {
+                for info in shard!.tensors {
+                    if let other = location.updateValue(p, forKey: info.name) {
+                        throw FormatError(.index(.tensorInSeveralFiles(files: [shardNames[other], shardNames[p]])), file: path, tensor: info.name)
+                    }
+                }
+            }
+        }
+        let shards = opened.map { $0! }
+        let all = shards.flatMap(\.tensors)
+        if indexPath != nil {
             let total = all.reduce(0) { $0 + $1.byteCount }
             if let declared = indexMetadata["total_size"], Int(declared) != total {
                 warnings.append("index metadata.total_size is \(declared) but the shards hold \(total) bytes of tensor data")
@@ -108,7 +117,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         }
 
         self.shards = shards
-        self.tensors = all.count == shards.first?.tensors.count ? all : all.indices.sorted { all[$0].name < all[$1].name }.map { all[$0] }
+        self.tensors = shards.count == 1 ? all : all.indices.sorted { all[$0].name < all[$1].name }.map { all[$0] }
         self.location = location
         self.metadata = indexPath == nil && shards.count == 1 ? shards[0].metadata : indexMetadata
         self.warnings = warnings + shards.flatMap { s in s.header.warnings.map { "\(s.path): \($0)" } }
@@ -150,15 +159,24 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     }
 
     /// Reads an index: its shard paths (sorted, unique), its metadata, and its weight map.
-    static func readIndex(_ path: String, limits: ReadLimits) throws -> ([String], [String: String], [String: String]) {
+    /// What an index says: shard paths sorted by name, its metadata, and each tensor's shard as a
+    /// position in that sorted list (shard names are interned while parsing, so each tensor costs one
+    /// hash of its name and one of its shard's).
+    struct Index {
+        var shardPaths: [String]
+        var metadata: [String: String]
+        var shardOf: [String: Int]
+    }
+
+    static func readIndex(_ path: String, limits: ReadLimits) throws -> Index {
         func fail(_ v: IndexViolation) -> FormatError { FormatError(.index(v), file: path) }
         let file = try MappedFile(path: path)
         guard file.size <= limits.maxIndexBytes else { throw fail(.indexTooLarge(size: file.size, limit: limits.maxIndexBytes)) }
         // Read with the pull reader: weight_map entries are strings, so no tree of values is built.
         var metadata: [String: String] = [:]
-        var weightMap: [String: String] = [:]
+        var weightMap: [String: Int] = [:]  // tensor → shard id in order of first appearance
+        var shardIDs: [String: Int] = [:]
         var sawWeightMap = false
-        var checkedShards = Set<String>()
         let outcome: Result<Void, any Error> = withExtendedLifetime(file) {
             Result {
                 var reader = try JSONReader(file.bytes, limits: StrictJSONParser(maxDepth: limits.maxJSONDepth))
@@ -180,11 +198,16 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
                             guard case .string(let shard) = value else {
                                 throw FormatError(.index(.invalidIndex("weight_map value must be a string, found \(value.kind)")), file: path, tensor: tensor)
                             }
-                            if checkedShards.insert(shard).inserted {
+                            let id: Int
+                            if let known = shardIDs[shard] {
+                                id = known
+                            } else {
                                 guard Self.isSafeShardName(shard) else { throw fail(.unsafeShardPath(shard)) }
                                 guard shard.hasSuffix(".safetensors") else { throw fail(.unexpectedShardFormat(shard)) }
+                                id = shardIDs.count
+                                shardIDs[shard] = id
                             }
-                            guard weightMap.updateValue(shard, forKey: tensor) == nil else {
+                            guard weightMap.updateValue(id, forKey: tensor) == nil else {
                                 throw fail(.invalidIndex("duplicate key \"\(tensor)\" in weight_map"))
                             }
                         }
@@ -214,7 +237,10 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         guard sawWeightMap else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
         guard !weightMap.isEmpty else { throw fail(.invalidIndex("\"weight_map\" is empty")) }
         let folder = (path as NSString).deletingLastPathComponent
-        let shardPaths = Set(weightMap.values).sorted().map { folder.isEmpty ? $0 : (folder as NSString).appendingPathComponent($0) }
+        let names = shardIDs.keys.sorted()
+        var position = [Int](repeating: 0, count: names.count)
+        for (p, name) in names.enumerated() { position[shardIDs[name]!] = p }
+        let shardPaths = names.map { folder.isEmpty ? $0 : (folder as NSString).appendingPathComponent($0) }
         // A shard that is a symbolic link out of the checkpoint's folder could pull in any file.
         if let root = realPath(folder.isEmpty ? "." : folder) {
             for shardPath in shardPaths {
@@ -223,7 +249,8 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
                 }
             }
         }
-        return (shardPaths, metadata, weightMap)
+        // Ids become positions in the sorted list (mapValues keeps the table: nothing is rehashed).
+        return Index(shardPaths: shardPaths, metadata: metadata, shardOf: weightMap.mapValues { position[$0] })
     }
 
     /// A shard name must be a plain file name in the checkpoint's folder, as every Hugging Face and
