@@ -108,14 +108,12 @@ struct Import: ParsableCommand {
     func emit(_ report: ImportReport, destination: String?) throws {
         var out = FileHandleStream.standardOutput
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             struct Output: Encodable {
                 let package: String?
                 let complete: Bool
                 let report: ImportReport
             }
-            print(String(decoding: try encoder.encode(Output(package: destination, complete: report.isComplete, report: report)), as: UTF8.self), to: &out)
+            print(try StableJSON.text(Output(package: destination, complete: report.isComplete, report: report)), to: &out)
         } else {
             print(report.table(), terminator: "", to: &out)
             if let destination { print("wrote \(destination)", to: &out) }

@@ -37,7 +37,7 @@ struct Inspect: ParsableCommand {
             let report = InspectReport(opened, hashes: hash ? try Self.hashes(opened.source) : nil)
             var out = FileHandleStream.standardOutput
             if json {
-                print(try report.jsonText(), to: &out)
+                print(try StableJSON.text(report), to: &out)
             } else {
                 print(report.table(), terminator: "", to: &out)
             }
@@ -61,9 +61,7 @@ struct Inspect: ParsableCommand {
         let report = try GraphReport(config: resolved.config, origin: resolved.origin)
         var out = FileHandleStream.standardOutput
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self), to: &out)
+            print(try StableJSON.text(report), to: &out)
         } else {
             print(report.tree(), terminator: "", to: &out)
         }
@@ -121,12 +119,6 @@ struct InspectReport: Encodable {
         totalBytes = infos.reduce(0) { $0 + $1.byteCount }
         totalElements = infos.reduce(0) { $0 + $1.shape.elementCount }
         warnings = opened.warnings
-    }
-
-    func jsonText() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     func table() -> String {

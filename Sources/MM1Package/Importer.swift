@@ -109,11 +109,7 @@ public enum MM1ConvVersion {
 
 extension PackageManifest {
     /// Stable JSON: sorted keys, two-space indentation, a final newline.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self) + Data("\n".utf8)
-    }
+    public func jsonData() throws -> Data { try StableJSON.encode(self) + Data("\n".utf8) }
 }
 
 /// A temporary folder beside a destination, removed unless moved into place.

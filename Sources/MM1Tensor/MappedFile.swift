@@ -67,14 +67,6 @@ public final class MappedFile: @unchecked Sendable {
     /// The file's size in bytes.
     public var size: Int { bytes.count }
 
-    /// Tells the kernel that `range` will be read front to back (a hint; failures are ignored).
-    public func adviseSequential(_ range: Range<Int>) {
-        guard let base = bytes.baseAddress, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = range.lowerBound / page * page
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_SEQUENTIAL)
-    }
-
     /// Maps the pages of `range` in one call (`MADV_POPULATE_READ`, Linux 5.14+) instead of one
     /// fault per page as they are touched; a hint, ignored where unsupported.
     public func populate(_ range: Range<Int>) {

@@ -132,16 +132,8 @@ def load_aim(src, any_revision):
 # ---------------------------------------------------------------------------------------------------------
 # Seeded initialisation (same rules as generate_dialects.py)
 
-TINY = 2.0 ** -14  # smallest f16 normal
-
-
-def exact(t):
-    """Round to bf16 and keep magnitudes ≥ 2^-14, so the value is exact in bf16, f16 and f32."""
-    t = t.to(torch.bfloat16).float()
-    small = t.abs() < TINY
-    t = torch.where(small, torch.where(t < 0, -TINY, TINY), t)
-    assert torch.equal(t, t.to(torch.bfloat16).float()) and torch.equal(t, t.to(torch.float16).float())
-    return t
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from generate_dialects import TINY, exact  # noqa: E402  (one definition of "exact in bf16, f16 and f32")
 
 
 def random_value(name, shape, g):

@@ -15,18 +15,12 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import Checks  # noqa: E402
+
 DIR = sys.argv[1]
 expected = json.load(open(os.path.join(DIR, "expected.json")))
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+check = Checks("interop")
 
 
 # 1. Every tensor: dtype, shape and bytes as mm1conv meant them, read through safe_open (Rust reader).
@@ -78,5 +72,4 @@ total = sum(os.path.getsize(os.path.join(DIR, s)) for s in set(index["weight_map
 check(index["metadata"]["total_size"] == sum(v.nbytes for s in set(index["weight_map"].values())
                                                  for v in load_file(os.path.join(DIR, s)).values()), "index total_size")
 
-print(f"interop: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

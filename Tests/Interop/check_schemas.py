@@ -16,18 +16,12 @@ import numpy as np
 from referencing import Registry, Resource
 from safetensors.numpy import load_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import Checks  # noqa: E402
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SCHEMAS = os.path.join(ROOT, "Schemas")
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+check = Checks("schemas")
 
 
 schemas = {n: json.load(open(os.path.join(SCHEMAS, n))) for n in ["mm1-config.schema.json", "mapping.schema.json", "package.schema.json"]}
@@ -82,5 +76,4 @@ for name, value in canonical.items():
     check(ours is not None and ours.shape == value.shape and np.array_equal(ours.astype(np.float32), value), f"{name}: values")
     check(ours is not None and hashlib.sha256(np.ascontiguousarray(ours).tobytes()).hexdigest() == entry.get("sha256"), f"{name}: sha256")
 
-print(f"schemas: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+check.finish()

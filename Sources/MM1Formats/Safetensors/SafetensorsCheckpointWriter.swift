@@ -94,7 +94,7 @@ public final class SafetensorsCheckpointWriter {
         guard missing.isEmpty else { throw OutputError.incomplete(missing: missing) }
         for w in writers { try w.commit() }
         guard let indexPath else { return }
-        let index = AtomicFileIndex.render(shards: shards)
+        let index = ShardIndexJSON.render(shards: shards)
         let file = try AtomicFile(path: indexPath, overwrite: overwrite)
         try file.write(Array(index.utf8))
         try file.commit()
@@ -102,7 +102,7 @@ public final class SafetensorsCheckpointWriter {
 }
 
 /// The index JSON as transformers writes it (`json.dumps(indent=2, sort_keys=True)` plus a newline).
-enum AtomicFileIndex {
+enum ShardIndexJSON {
     static func render(shards: [SafetensorsCheckpointWriter.Shard]) -> String {
         let total = shards.reduce(0) { $0 + ($1.layout.tensors.last?.byteRange.upperBound ?? 0) }
         let map = shards.flatMap { s in s.layout.tensors.map { ($0.name, s.fileName) } }.sorted { $0.0 < $1.0 }

@@ -132,20 +132,19 @@ public enum HFConfig {
     struct Reader {
         let file: String
         func path(_ parent: String, _ key: String) -> String { parent.isEmpty ? key : "\(parent).\(key)" }
-        func isBoolean(_ raw: Any) -> Bool { HFConfig.isBoolean(raw) }
         func int(_ o: [String: Any], _ key: String, _ parent: String, default value: Int) throws -> Int {
             guard let raw = o[key], !(raw is NSNull) else { return value }
-            if !isBoolean(raw), let n = raw as? NSNumber, let i = Int(exactly: n.doubleValue) { return i }
+            if !HFConfig.isBoolean(raw), let n = raw as? NSNumber, let i = Int(exactly: n.doubleValue) { return i }
             throw ConfigError(field: path(parent, key), reason: "expected an integer, found \(raw)", file: file)
         }
         func double(_ o: [String: Any], _ key: String, _ parent: String, default value: Double) throws -> Double {
             guard let raw = o[key], !(raw is NSNull) else { return value }
-            if !isBoolean(raw), let n = raw as? NSNumber { return n.doubleValue }
+            if !HFConfig.isBoolean(raw), let n = raw as? NSNumber { return n.doubleValue }
             throw ConfigError(field: path(parent, key), reason: "expected a number, found \(raw)", file: file)
         }
         func bool(_ o: [String: Any], _ key: String, _ parent: String, default value: Bool) throws -> Bool {
             guard let raw = o[key], !(raw is NSNull) else { return value }
-            if isBoolean(raw), let b = raw as? Bool { return b }
+            if HFConfig.isBoolean(raw), let b = raw as? Bool { return b }
             throw ConfigError(field: path(parent, key), reason: "expected true or false, found \(raw)", file: file)
         }
         func string(_ o: [String: Any], _ key: String, _ parent: String, default value: String) throws -> String {

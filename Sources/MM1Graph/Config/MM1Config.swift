@@ -53,11 +53,7 @@ public struct MM1Config: Codable, Sendable, Equatable {
     }
 
     /// The configuration as stable, sorted, pretty JSON.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
-    }
+    public func jsonData() throws -> Data { try StableJSON.encode(self) }
 }
 
 extension ConfigError {

@@ -1,7 +1,8 @@
 /// Bit-exact IEEE binary16 and bfloat16 conversions, matching PyTorch.
 ///
-/// Each conversion exists as a scalar function (the definition, easy to read) and an 8-lane SIMD
-/// function (what the bulk converters run); tests check both against every bit pattern produced by
+/// Each conversion exists as a scalar function (the definition, easy to read) and a form the bulk
+/// converters run (f16 → f32 branch-free so loops vectorise; f32 → f16/bf16 in 8 SIMD lanes); tests
+/// check both against every bit pattern produced by
 /// torch. The rules PyTorch follows (c10 `Half.h`, `BFloat16.h`, and the F16C instructions its
 /// vectorised kernels use):
 /// 1. f16 → f32 is exact; a signalling NaN comes back quiet (bit 22 set), payload kept.
@@ -86,21 +87,6 @@ public enum HalfPrecision {
     }
 
     // MARK: 8-lane versions
-
-    /// Eight f16 → eight f32 bit patterns (same rules as the scalar function).
-    @inlinable @inline(__always)
-    public static func float32Bits(fromFloat16 h: SIMD8<UInt16>) -> SIMD8<UInt32> {
-        let h32 = SIMD8<UInt32>(truncatingIfNeeded: h)
-        var o = (h32 & 0x7FFF) &<< 13
-        let exponent = o & 0x0F80_0000
-        o &+= 0x3800_0000
-        let infOrNaN = exponent .== 0x0F80_0000
-        o.replace(with: o &+ 0x3800_0000, where: infOrNaN)
-        o.replace(with: o | 0x0040_0000, where: infOrNaN .& ((h32 & 0x3FF) .!= 0))
-        let subnormal = unsafeBitCast(o &+ 0x0080_0000, to: SIMD8<Float>.self) - Float(bitPattern: 0x3880_0000)
-        o.replace(with: unsafeBitCast(subnormal, to: SIMD8<UInt32>.self), where: exponent .== 0)
-        return o | ((h32 & 0x8000) &<< 16)
-    }
 
     /// Eight f32 → eight f16 bit patterns (same rules as the scalar function).
     @inlinable @inline(__always)
