@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "MM1Reference",
             dependencies: [
-                "MM1Tensor",
+                "MM1Tensor", "MM1Formats", "MM1Graph",
                 .target(name: "CBLAS", condition: .when(platforms: [.linux])),
             ]),
         .target(

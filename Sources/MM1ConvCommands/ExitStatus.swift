@@ -3,6 +3,7 @@ import Foundation
 import MM1Formats
 import MM1Graph
 import MM1Package
+import MM1Reference
 import MM1Tensor
 
 #if canImport(Glibc)
@@ -14,6 +15,8 @@ import Darwin
 /// The one place where errors become exit statuses. Statuses follow sysexits(3), as
 /// ArgumentParser's own usage error (64) does.
 public enum ExitStatus {
+    /// `verify` ran and at least one stage is outside the tolerance.
+    public static let verificationFailed: Int32 = 1
     public static let usage: Int32 = 64
     public static let dataError: Int32 = 65
     public static let noInput: Int32 = 66
@@ -27,6 +30,7 @@ public enum ExitStatus {
         case is FormatError, is ConversionError, is TensorLookupError, is ImportError, is ConfigError, is DecodingError: dataError
         case let e as PackageError: e.reason == .noManifest ? noInput : dataError
         case is ValidationFailure: usage
+        case is ReferenceError: dataError
         case let e as FileSystemError: e.isMissingFile ? noInput : ioError
         case let e as OutputError:
             if case .exists = e { cannotCreate } else { software }

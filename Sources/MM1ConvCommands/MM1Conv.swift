@@ -7,11 +7,11 @@ public struct MM1Conv: ParsableCommand {
         commandName: "mm1conv",
         abstract: "Convert, inspect and verify MM1-family multimodal checkpoints.",
         discussion: """
-            Exit status: 0 success; 64 usage error; 65 malformed or inconsistent input; \
+            Exit status: 0 success; 1 verify found a stage outside its tolerance; 64 usage error; 65 malformed or inconsistent input; \
             66 input not found; 73 output exists or cannot be created; 74 I/O error; 70 internal error.
             """,
         version: MM1Conv.versionText,
-        subcommands: [Inspect.self, Import.self]
+        subcommands: [Inspect.self, Import.self, Verify.self]
     )
 
     public init() {}

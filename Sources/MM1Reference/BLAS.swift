@@ -3,16 +3,37 @@ import Accelerate
 #else
 import CBLAS
 #endif
+import MM1Tensor
 
 /// Matrix products for the reference forward pass, through the platform's BLAS (OpenBLAS on Linux,
 /// Accelerate on Apple platforms). This is the only file that imports the BLAS module.
 public enum BLAS {
+    /// Tells the BLAS library how many threads to use: ``ProcessorCount/active`` (`MM1CONV_THREADS`).
+    /// Called once, before the first product.
+    static let configured: Void = {
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(Int32(ProcessorCount.active))
+        #endif
+    }()
+
+    /// General single-precision product on row-major matrices with explicit leading dimensions:
+    /// `c = alpha · op(a) · op(b) + beta · c`, `op(a)` is `m×k`, `op(b)` is `k×n`, `c` is `m×n`.
+    /// `transposeB` reads `b` as `[n×k]` (a linear layer's `out × in` weight), so `x · Wᵀ` needs no copy.
+    public static func gemm(
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        _ = configured
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
     /// `c[m×n] = a[m×k] · bᵀ` where `b` is `[n×k]` row-major — the layout of a linear layer's weight
     /// (`out_features × in_features`), so `y = x · Wᵀ` needs no transpose copy.
     public static func matmulTransposedB(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int
     ) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, c, Int32(n))
+        gemm(a, lda: k, b, ldb: k, transposeB: true, c, ldc: n, m: m, n: n, k: k)
     }
 
     /// The naive twin of ``matmulTransposedB(_:_:_:m:n:k:)``, for tests: three loops, f64 accumulation.

@@ -1,0 +1,155 @@
+import Foundation
+import MM1Tensor
+
+/// Splits row-wise work over the active processors when there is enough of it to pay for the threads.
+enum Parallel {
+    /// Calls `body` on disjoint ranges covering `0..<count`; serially below `minimumWork` elements
+    /// (`count · costPerItem`).
+    static func forEachRange(_ count: Int, costPerItem: Int = 1, minimumWork: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+        let threads = ProcessorCount.active
+        guard threads > 1, count > 1, count * costPerItem >= minimumWork else {
+            body(0..<count)
+            return
+        }
+        let chunks = min(count, threads * 4)
+        // The ranges are disjoint, so the callers' buffers are never written from two threads at once.
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}
+
+/// The element-wise and row-wise operations of the reference forward pass, with the numerics of
+/// PyTorch's f32 kernels (statistics accumulated in f64, which is at least as accurate).
+enum Ops {
+    /// `y = x · Wᵀ (+ b)`: a linear layer, `W` stored `[out, in]`.
+    static func linear(_ x: Matrix, _ weight: Weight, _ bias: Weight? = nil) -> Matrix {
+        precondition(weight.cols == x.cols, "linear: \(x.cols) inputs for a weight \(weight.shape)")
+        var y = Matrix(rows: x.rows, cols: weight.rows)
+        guard x.rows > 0 else { return y }
+        x.values.withUnsafeBufferPointer { a in
+            y.values.withUnsafeMutableBufferPointer { c in
+                BLAS.gemm(a.baseAddress!, lda: x.cols, weight.pointer, ldb: weight.cols, transposeB: true,
+                          c.baseAddress!, ldc: y.cols, m: x.rows, n: weight.rows, k: x.cols)
+            }
+        }
+        if let bias { addRowVector(&y, bias) }
+        return y
+    }
+
+    /// Adds `v` (one value per column) to every row.
+    static func addRowVector(_ x: inout Matrix, _ v: Weight) {
+        precondition(v.count == x.cols)
+        let cols = x.cols
+        x.values.withUnsafeMutableBufferPointer { p in
+            for r in 0..<x.rows {
+                let row = p.baseAddress! + r * cols
+                for c in 0..<cols { row[c] += v[c] }
+            }
+        }
+    }
+
+    /// `x += y`, element-wise.
+    static func add(_ x: inout Matrix, _ y: Matrix) {
+        precondition(x.rows == y.rows && x.cols == y.cols)
+        x.values.withUnsafeMutableBufferPointer { a in
+            y.values.withUnsafeBufferPointer { b in
+                for i in 0..<a.count { a[i] += b[i] }
+            }
+        }
+    }
+
+    /// LayerNorm over each row (biased variance, as `torch.nn.functional.layer_norm`).
+    static func layerNorm(_ x: Matrix, _ weight: Weight, _ bias: Weight?, eps: Double) -> Matrix {
+        precondition(weight.count == x.cols)
+        var y = x
+        let cols = x.cols
+        y.values.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            Parallel.forEachRange(x.rows, costPerItem: cols) { range in
+                for r in range {
+                    let row = base + r * cols
+                    var sum = 0.0
+                    for c in 0..<cols { sum += Double(row[c]) }
+                    let mean = sum / Double(cols)
+                    var squares = 0.0
+                    for c in 0..<cols { let d = Double(row[c]) - mean; squares += d * d }
+                    let rstd = 1 / (squares / Double(cols) + eps).squareRoot()
+                    for c in 0..<cols {
+                        let normed = Float((Double(row[c]) - mean) * rstd)
+                        row[c] = normed * weight[c] + (bias?[c] ?? 0)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// RMSNorm over each row as HF Llama computes it: `weight · (x · rsqrt(mean(x²) + eps))`, the
+    /// normalised value rounded to f32 before the multiplication by the weight.
+    static func rmsNorm(_ x: Matrix, _ weight: Weight, eps: Double) -> Matrix {
+        precondition(weight.count == x.cols)
+        var y = x
+        let cols = x.cols
+        y.values.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            Parallel.forEachRange(x.rows, costPerItem: cols) { range in
+                for r in range {
+                    let row = base + r * cols
+                    var squares = 0.0
+                    for c in 0..<cols { squares += Double(row[c]) * Double(row[c]) }
+                    let scale = Float(1 / (Float(squares / Double(cols)) + Float(eps)).squareRoot())
+                    for c in 0..<cols { row[c] = weight[c] * (row[c] * scale) }
+                }
+            }
+        }
+        return y
+    }
+
+    /// A point-wise activation function.
+    enum Activation: Sendable {
+        /// `x · σ(1.702 x)` (OpenAI CLIP).
+        case quickGELU
+        /// The exact, erf-based GELU.
+        case gelu
+        /// `x · σ(x)`.
+        case silu
+        /// `σ(x)`.
+        case sigmoid
+
+        @inline(__always) func apply(_ x: Float) -> Float {
+            switch self {
+            case .quickGELU: x / (1 + expf(-1.702 * x))
+            case .gelu: Float(0.5 * Double(x) * (1 + erf(Double(x) * 0.7071067811865476)))
+            case .silu: x / (1 + expf(-x))
+            case .sigmoid: 1 / (1 + expf(-x))
+            }
+        }
+    }
+
+    /// Applies `activation` to every element.
+    static func activate(_ x: inout Matrix, _ activation: Activation) {
+        x.values.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            Parallel.forEachRange(p.count, minimumWork: 1 << 15) { range in
+                for i in range { base[i] = activation.apply(base[i]) }
+            }
+        }
+    }
+
+    /// Softmax over `count` values at `row`, in place (max-subtracted, as PyTorch).
+    @inline(__always) static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        var maximum = -Float.infinity
+        for i in 0..<count { maximum = max(maximum, row[i]) }
+        var sum: Float = 0
+        for i in 0..<count {
+            let e = maximum == -.infinity ? 0 : expf(row[i] - maximum)
+            row[i] = e
+            sum += e
+        }
+        let inverse = sum > 0 ? 1 / sum : 0
+        for i in 0..<count { row[i] *= inverse }
+    }
+}

@@ -1,0 +1,144 @@
+import MM1Tensor
+
+/// One parameter's values as `Float`, ready for the forward pass: either a zero-copy view of a
+/// little-endian F32 tensor that happens to be 4-byte aligned, or a converted copy (BF16, F16, F8,
+/// unaligned F32 — and, once quantized packages exist, dequantized codes).
+public final class Weight: @unchecked Sendable {
+    /// The parameter's shape, outermost dimension first.
+    public private(set) var shape: [Int]
+    /// `shape`'s element count.
+    public let count: Int
+    /// The values; valid for as long as this object lives.
+    public let pointer: UnsafePointer<Float>
+    private let owned: UnsafeMutablePointer<Float>?
+    private let view: TensorView?
+    private var releasing: Range<Int>? = nil
+
+    /// Wraps values already converted into `owned` (this object deallocates them).
+    init(shape: [Int], owned: UnsafeMutablePointer<Float>) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.owned = owned
+        self.pointer = UnsafePointer(owned)
+        self.view = nil
+    }
+
+    /// A weight holding a copy of `values`.
+    public convenience init(shape: [Int], values: [Float]) {
+        precondition(values.count == shape.reduce(1, *))
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { buffer.initialize(from: base, count: values.count) }
+        }
+        self.init(shape: shape, owned: buffer)
+    }
+
+    /// A zero-copy weight over `shape` values at `pointer`, inside an aligned F32 view that it keeps alive.
+    init(shape: [Int], pointer: UnsafePointer<Float>, in view: TensorView, releasing: Range<Int>?) {
+        self.shape = shape
+        count = shape.reduce(1, *)
+        self.pointer = pointer
+        owned = nil
+        self.view = view
+        self.releasing = releasing
+    }
+
+    deinit {
+        owned?.deallocate()
+        if let view, let releasing { view.releasePages(in: releasing) }
+    }
+
+    /// Number of rows when the parameter is read as a matrix (its first dimension).
+    public var rows: Int { shape.first ?? 1 }
+
+    /// Number of columns when the parameter is read as a matrix (the product of its other dimensions).
+    public var cols: Int { shape.count <= 1 ? (shape.first ?? 1) : shape.dropFirst().reduce(1, *) }
+
+    /// The same weight without its leading unit dimension (one expert sliced from a stacked
+    /// `[E, out, in]` tensor becomes the `[out, in]` matrix of a linear layer).
+    func asMatrixWeight() -> Weight {
+        if shape.count > 2, shape[0] == 1 { shape.removeFirst() }
+        return self
+    }
+
+    /// Element `i` (bounds-checked in debug builds).
+    @inline(__always) public subscript(i: Int) -> Float { pointer[i] }
+
+    /// A copy of the values.
+    public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
+
+/// Where the forward pass gets its parameters' values: converts a graph leaf (a ``TensorView`` for
+/// plain packages) into a ``Weight``. Weights are fetched when a layer runs and dropped after it, so
+/// memory stays bounded by one layer's parameters however large the model.
+public protocol WeightProvider: Sendable {
+    /// The graph's leaf type (``TensorView`` for a plain package).
+    associatedtype Parameter
+    /// The parameter's canonical name, for errors.
+    func name(of parameter: Parameter) -> String
+    /// The values of `parameter` as `Float`.
+    func weight(_ parameter: Parameter) throws(ReferenceError) -> Weight
+    /// The values of `parameter[range]` along its first dimension (one expert of a stacked expert
+    /// tensor, a block of rows of the output head), without converting the rest.
+    func weight(_ parameter: Parameter, slice range: Range<Int>) throws(ReferenceError) -> Weight
+}
+
+extension WeightProvider {
+    /// Rows `indices` of a 2-D parameter (token embeddings), one slice per row.
+    func rows(_ parameter: Parameter, _ indices: [Int]) throws(ReferenceError) -> Matrix {
+        var values: [Float] = []
+        var cols = 0
+        for i in indices {
+            let row = try weight(parameter, slice: i..<(i + 1))
+            cols = row.cols
+            values.append(contentsOf: UnsafeBufferPointer(start: row.pointer, count: row.count))
+        }
+        return Matrix(rows: indices.count, cols: cols, values: values)
+    }
+}
+
+/// Weights straight from tensor views: F32 aligned views are used in place; every other dtype
+/// ``DTypeConversion`` converts is converted into a temporary buffer.
+///
+/// With `releasingPages`, the mapped pages a weight was read from are dropped once it has been
+/// converted (or, for in-place F32, when it is released), so a pass over a model larger than memory
+/// keeps only the current layer resident.
+public struct ViewWeights: WeightProvider {
+    let releasingPages: Bool
+
+    public init(releasingPages: Bool = false) { self.releasingPages = releasingPages }
+
+    public func name(of view: TensorView) -> String { view.name }
+
+    public func weight(_ view: TensorView) throws(ReferenceError) -> Weight {
+        try weight(view, slice: 0..<(view.shape.dimensions.first ?? 1))
+    }
+
+    public func weight(_ view: TensorView, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        let dims = view.shape.dimensions
+        let outer = dims.first ?? 1
+        guard range.lowerBound >= 0, range.upperBound <= outer else {
+            throw .parameter(view.name, "slice \(range) outside its first dimension \(outer)")
+        }
+        let inner = dims.dropFirst().reduce(1, *)
+        let shape = dims.isEmpty ? [] : [range.count] + dims.dropFirst()
+        let count = range.count * inner
+        guard let width = view.dtype.byteWidth else { throw .parameter(view.name, "dtype \(view.dtype) has no element width") }
+        let bytes = UnsafeRawBufferPointer(rebasing: view.bytes[(range.lowerBound * inner * width)..<(range.upperBound * inner * width)])
+        if view.dtype == .f32, count > 0, UInt(bitPattern: bytes.baseAddress) % UInt(MemoryLayout<Float>.alignment) == 0 {
+            return Weight(shape: shape, pointer: bytes.baseAddress!.assumingMemoryBound(to: Float.self), in: view,
+                          releasing: releasingPages ? (range.lowerBound * inner * width)..<(range.upperBound * inner * width) : nil)
+        }
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        do {
+            try view.withUnsafeBytes { (_) throws(ConversionError) in
+                try DTypeConversion.toFloat32(bytes, dtype: view.dtype, into: UnsafeMutableBufferPointer(start: buffer, count: count))
+            }
+        } catch {
+            buffer.deallocate()
+            throw ReferenceError.parameter(view.name, "cannot be read as f32: \(error)")
+        }
+        if releasingPages { view.releasePages(in: (range.lowerBound * inner * width)..<(range.upperBound * inner * width)) }
+        return Weight(shape: shape, owned: buffer)
+    }
+}
