@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "MM1FormatsTests", dependencies: ["MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1GraphTests", dependencies: ["MM1Graph", "MM1TestSupport"]),
         .testTarget(name: "MM1PackageTests", dependencies: ["MM1Package", "MM1TestSupport"]),
-        .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1TestSupport"]),
+        .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1Package", "MM1Formats", "MM1Graph", "MM1TestSupport"]),
         .testTarget(
             name: "MM1ConvCommandsTests",
             dependencies: ["MM1ConvCommands", "MM1TestSupport", "mm1conv"]),

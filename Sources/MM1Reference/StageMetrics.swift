@@ -48,7 +48,7 @@ public struct StageMetrics: Sendable, Codable, Equatable {
         self.maxRelError = maxRel
         self.scale = scale
         self.scaledError = scale > 0 ? maxAbs / scale : (maxAbs > 0 ? .infinity : 0)
-        self.cosine = ee == 0 && aa == 0 ? 1 : (ee == 0 || aa == 0 ? 0 : dot / (ee.squareRoot() * aa.squareRoot()))
+        self.cosine = (ee == 0 && aa == 0) || maxAbs == 0 ? 1 : (ee == 0 || aa == 0 ? 0 : min(1, dot / (ee.squareRoot() * aa.squareRoot())))
         self.nmse = ee == 0 ? (squared == 0 ? 0 : .infinity) : squared / ee
     }
 }
