@@ -21,12 +21,11 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", pkgConfig: "hdf5 hdf5-serial",
             providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
-        .systemLibrary(
-            name: "CBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
 
         // MARK: - Library modules, bottom to top
         .target(name: "CKernels"),
+        // OpenBLAS is dlopen'ed, not linked: see Sources/COpenBLAS/include/mm1_openblas.h.
+        .target(name: "COpenBLAS", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "MM1Tensor", dependencies: ["CKernels"]),
         .target(
             name: "MM1Formats",
@@ -42,7 +41,7 @@ let package = Package(
             name: "MM1Reference",
             dependencies: [
                 "MM1Tensor", "MM1Formats", "MM1Graph",
-                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+                .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
             ]),
         .target(
             name: "MM1ConvCommands",
@@ -55,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "mm1bench",
             dependencies: [
-                "MM1Tensor", "MM1Formats",
+                "MM1Tensor", "MM1Formats", "MM1Package", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

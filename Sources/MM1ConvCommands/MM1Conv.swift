@@ -1,5 +1,6 @@
 import ArgumentParser
 import MM1Formats
+import MM1Reference
 
 /// The `mm1conv` command: converts, quantizes, inspects and verifies MM1-family checkpoints.
 public struct MM1Conv: ParsableCommand {
@@ -17,6 +18,7 @@ public struct MM1Conv: ParsableCommand {
     public init() {}
 
     static var versionText: String {
-        "mm1conv 0.1.0 (libzstd \(NativeLibraries.zstdVersion), libhdf5 \(NativeLibraries.hdf5Version ?? "unknown"))"
+        _ = try? BLAS.prepare()
+        return "mm1conv 0.1.0 (libzstd \(NativeLibraries.zstdVersion), libhdf5 \(NativeLibraries.hdf5Version ?? "unknown"), \(BLAS.description))"
     }
 }

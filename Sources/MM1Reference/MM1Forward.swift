@@ -126,6 +126,7 @@ enum Lockstep {
     }
 
     static func run(_ models: [any ForwardSteps], _ inputs: ForwardInputs, feed: Feed, keep: (String) -> Bool) throws(ReferenceError) -> [ForwardStages] {
+        try BLAS.prepare()
         guard let config = models.first?.config else { return [] }
         let vision = config.vision, language = config.language
         var stages = [ForwardStages](repeating: ForwardStages(), count: models.count)

@@ -6,6 +6,8 @@ public enum ReferenceError: Error, Sendable, Equatable, CustomStringConvertible 
     case input(String)
     /// A reference-activations file is malformed: file, tensor (or nil) and reason.
     case referenceFile(path: String, tensor: String?, reason: String)
+    /// The BLAS library could not be loaded.
+    case library(String)
     /// Two models compared with `--against` do not share an architecture: the first differing field.
     case incompatibleModels(String)
 
@@ -16,6 +18,7 @@ public enum ReferenceError: Error, Sendable, Equatable, CustomStringConvertible 
         case .referenceFile(let path, let tensor, let reason):
             "\(path)" + (tensor.map { ": tensor \($0)" } ?? "") + ": \(reason)"
         case .incompatibleModels(let reason): "the two models differ: \(reason)"
+        case .library(let reason): reason
         }
     }
 }

@@ -1,6 +1,8 @@
 import Dispatch
 import Foundation
 import MM1Formats
+import MM1Package
+import MM1Reference
 import MM1Tensor
 
 /// Benchmarks for `make bench` (Tests/Benchmarks/run.sh runs them beside the Python peers and prints
@@ -8,6 +10,8 @@ import MM1Tensor
 ///
 ///   mm1bench convert bf16|f16 GIB RUNS     convert a GIB-sized buffer to f32
 ///   mm1bench open PATH RUNS                open a (sharded) checkpoint and list every tensor
+///   mm1bench forward PKG REF RUNS          one reference forward pass (logits only) on REF's inputs,
+///                                          after one warm-up pass
 func main() throws {
     let args = CommandLine.arguments
     guard args.count >= 3 else {
@@ -51,6 +55,16 @@ func main() throws {
             try seconds { for name in shardPaths { _ = try SafetensorsFile(path: "\(args[2])/\(name)").tensors.count } }
         }
         report(["bench": "open", "tensors": tensors, "median_s": median(times), "shards_only_median_s": median(shardTimes)])
+    case "forward":
+        let runs = Int(args[4]) ?? 5
+        let package = try MM1Package.open(args[2])
+        let inputs = try ReferenceActivations.read(args[3]).inputs
+        let forward = MM1Forward(model: package.model, weights: ViewWeights())
+        let first = try seconds { _ = try forward.run(inputs) { $0 == "logits" } }
+        let times = try (0..<runs).map { _ in try seconds { _ = try forward.run(inputs) { $0 == "logits" } } }
+        report(["bench": "forward", "median_s": median(times), "min_s": times.min()!, "first_s": first,
+                "runs": runs, "threads": ProcessorCount.active, "tokens": inputs.inputIDs.first?.count ?? 0,
+                "blas": BLAS.description])
     default:
         print("unknown benchmark \(args[1])")
         exit(64)

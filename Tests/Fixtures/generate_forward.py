@@ -44,7 +44,8 @@ config (below; architecture.md §2, §3, §4.3, §11) must reproduce every stage
 and the goldens are one model.
 
 Computed in float32 on CPU, one thread, fixed seeds: rerunning rewrites identical bytes (MANIFEST.json holds
-the SHA-256 of every file).
+the SHA-256 of every file). The capture functions (reference, reference_llava, clip_states, language_states) are
+also what Samples/dump_reference.py runs on a user's own LLaVA or Honeybee folder: keep their signatures.
 
 Run:   /opt/mm1py/bin/python Tests/Fixtures/generate_forward.py [--aim-src /tmp/ml-aim/aim-v1] [--mm1conv .build/debug/mm1conv]
 Needs: torch, transformers 5.x, timm, open_clip_torch, safetensors, huggingface_hub (what generate_dialects.py
@@ -379,18 +380,32 @@ def _first(o):
     return o[0] if isinstance(o, tuple) else o
 
 
+def _keep_input(store, key):
+    """A forward pre-hook (with_kwargs) that keeps the first call's hidden_states input (a layer's input)."""
+    def hook(_m, args, kwargs):
+        if key not in store:
+            store[key] = (args[0] if args else kwargs["hidden_states"]).clone()
+    return hook
+
+
 @torch.no_grad()
 def clip_states(vision, pixel_values):
-    """[hidden_states[0], layer 0 out, …] captured with hooks and checked against HF output_hidden_states."""
-    layer_out = []
-    hooks = [l.register_forward_hook(lambda _m, _i, o: layer_out.append(_first(o))) for l in vision.encoder.layers]
+    """[hidden_states[0], layer 0 out, …] captured with hooks (the input of encoder layer 0, the output of every
+    layer) and checked against HF output_hidden_states. Any HF ViT tower with `encoder.layers` (CLIP, SigLIP)."""
+    inner = getattr(vision, "vision_model", vision)  # transformers 5 flattened CLIPVisionModel, or a wrapper
+    seen, layer_out = {}, []
+    hooks = [inner.encoder.layers[0].register_forward_pre_hook(
+        _keep_input(seen, "emb"), with_kwargs=True)]
+    hooks += [l.register_forward_hook(lambda _m, _i, o: layer_out.append(_first(o))) for l in inner.encoder.layers]
     vout = vision(pixel_values=pixel_values, output_hidden_states=True)
     for h in hooks:
         h.remove()
     hs = vout.hidden_states
     assert len(hs) == len(layer_out) + 1 and all(torch.equal(a, b) for a, b in zip(hs[1:], layer_out))
-    assert torch.equal(hs[-1], vout.last_hidden_state)
-    assert torch.equal(hs[0], vision.pre_layrnorm(vision.embeddings(pixel_values)))
+    assert torch.equal(hs[0], seen["emb"])
+    if hasattr(inner, "pre_layrnorm"):  # CLIP: hidden_states[0] = pre_layrnorm(patch + CLS + positions)
+        assert torch.equal(hs[-1], vout.last_hidden_state)
+        assert torch.equal(hs[0], inner.pre_layrnorm(inner.embeddings(pixel_values)))
     return list(hs)
 
 
@@ -487,9 +502,11 @@ def reference_llava(case, pixel_values, input_ids):
     masked_scatter splice), every stage captured with hooks."""
     llava = case["llava"]
     model = llava.model
+    encoder = getattr(model.vision_tower, "vision_model", model.vision_tower).encoder
     seen, vis_out, lang_out = {}, [], []
-    hooks = [l.register_forward_hook(lambda _m, _i, o: vis_out.append(_first(o))) for l in model.vision_tower.encoder.layers]
-    hooks.append(model.vision_tower.pre_layrnorm.register_forward_hook(lambda _m, _i, o: seen.__setitem__("emb", o)))
+    hooks = [l.register_forward_hook(lambda _m, _i, o: vis_out.append(_first(o))) for l in encoder.layers]
+    hooks.append(encoder.layers[0].register_forward_pre_hook(
+        _keep_input(seen, "emb"), with_kwargs=True))
     hooks.append(model.multi_modal_projector.register_forward_hook(
         lambda _m, i, o: seen.update(features=i[0].clone(), image_embeds=o)))
     hooks.append(model.language_model.register_forward_pre_hook(
@@ -499,13 +516,15 @@ def reference_llava(case, pixel_values, input_ids):
     for h in hooks:
         h.remove()
 
-    # Vision: the hooks agree with the tower's own hidden_states, and the projector got hidden_states[-2] minus CLS.
+    # Vision: the hooks agree with the tower's own hidden_states, and the projector got
+    # hidden_states[vision_feature_layer] (minus CLS for strategy "default").
     vref = clip_states(model.vision_tower, pixel_values)
     assert len(vis_out) == len(vref) - 1 and torch.equal(seen["emb"], vref[0])
     assert all(torch.equal(a, b) for a, b in zip(vis_out, vref[1:]))
-    fl = llava.config.vision_feature_layer
-    assert fl == case["config"]["vision"]["feature_layer"] and llava.config.vision_feature_select_strategy == "default"
-    assert torch.equal(seen["features"], vref[fl][:, 1:])
+    fl, strategy = llava.config.vision_feature_layer, llava.config.vision_feature_select_strategy
+    assert fl == case["config"]["vision"]["feature_layer"] and strategy in ("default", "full")
+    assert (strategy == "default") == case["config"]["vision"]["drop_class_token"]
+    assert torch.equal(seen["features"], vref[fl][:, 1:] if strategy == "default" else vref[fl])
     # The splice: what the language model received == our §11 splice of the projector output.
     ids_embeds = model.language_model.embed_tokens(input_ids).clone()
     mask = input_ids == llava.config.image_token_id
@@ -675,6 +694,10 @@ def scratch_language_layer(cfg, c, i, h):
         moe = Lc["moe"]
         p = F.linear(a, c[L + "moe.router.weight"]).softmax(-1)
         w, idx = p.topk(moe["top_k"], -1)
+        if moe["top_k"] < moe["experts"]:  # no near-tie at the top-k boundary: f32 rounding must not flip an expert
+            ranked = p.sort(-1, descending=True).values
+            gap = (ranked[..., moe["top_k"] - 1] - ranked[..., moe["top_k"]]).min().item()
+            assert gap > 1e-3, f"layer {i}: router probabilities {gap:.1e} apart at the top-k boundary"
         if moe["normalize_top_k"]:
             w = w / w.sum(-1, keepdim=True)
         y = torch.zeros_like(a)
@@ -993,6 +1016,11 @@ canonical tensors and the config (relative error < 1e-4; in practice ~1e-7).
 |---|---|---|---|
 {table}
 
+`cabs-dense/model.safetensors` is byte-identical to `../dialects/canonical-tiny-dense.safetensors` (the same
+tiny-dense weights as `Samples/tiny-mm1`); its inputs differ from the sample's. To make the same kind of file
+for your own LLaVA or Honeybee model, use `Samples/dump_reference.py` (it runs the capture code of this
+generator).
+
 ## Stage keys
 
 - `expect.vision.embeddings`: input of vision block 0 — CLIP: `pre_layrnorm(patch conv + CLS + positions)` (HF
@@ -1080,7 +1108,10 @@ def main():
         pixel_values, input_ids = case["inputs"]
         ref = reference(case, pixel_values, input_ids)
         k_img = ref["expect.image_embeds"].shape[1]
-        assert k_img == (36 if cfg["connector"]["kind"] == "mlp" else cfg["connector"]["image_tokens"])
+        V = cfg["vision"]
+        features = (V["image_size"] // V["patch_size"]) ** 2 + (V["kind"] == "clip" and not V["drop_class_token"])
+        assert ref["expect.vision_features"].shape[1] == features
+        assert k_img == (features if cfg["connector"]["kind"] == "mlp" else cfg["connector"]["image_tokens"])
         assert all((input_ids == cfg["language"]["image_token_id"]).sum(1) == k_img)
         assert all(v.dtype == torch.float32 for k, v in ref.items() if k != "input.input_ids")
         assert ref["input.input_ids"].dtype == torch.int64

@@ -3,7 +3,8 @@ import Testing
 
 @Suite struct BLASTests {
     @Test("sgemm with a transposed weight matches the naive twin on odd shapes", arguments: [(1, 1, 1), (3, 5, 7), (17, 9, 33)])
-    func matchesNaive(_ m: Int, _ n: Int, _ k: Int) {
+    func matchesNaive(_ m: Int, _ n: Int, _ k: Int) throws {
+        try BLAS.prepare()
         let a = (0..<(m * k)).map { Float(($0 * 7919) % 23) / 7 - 1.5 }
         let b = (0..<(n * k)).map { Float(($0 * 104729) % 19) / 5 - 1.8 }
         var fast = [Float](repeating: .nan, count: m * n)

@@ -130,3 +130,25 @@ import Testing
         #expect(throws: ReferenceError.input("input_ids hold 16 image tokens (id 255) but there is no image")) { try forward.run(text) }
     }
 }
+
+/// Every case of Tests/Fixtures/forward: canonical weights + config + PyTorch's activations (made by
+/// generate_forward.py from transformers, timm, Honeybee, open_clip and apple/ml-aim classes).
+@Suite struct ForwardFixtureTests {
+    static let cases = ["cabs-dense", "cabs-moe", "mlp-llava", "avgpool-gelu-b2", "avgpool-stride-kernel", "attnpool", "aim-cabs-27"]
+
+    @Test("every stage of every fixture case matches PyTorch within 1e-4", arguments: cases)
+    func matchesPyTorch(_ name: String) throws {
+        let folder = Fixtures.path("forward/\(name)")
+        let config = try MM1Config.decode(from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/config.json")))
+        let file = try SafetensorsFile(path: "\(folder)/model.safetensors")
+        let model = try MM1Model(config: config) { try file.view(named: $0.name) }
+        let reference = try ReferenceActivations.read("\(folder)/reference.safetensors")
+        let report = try Verifier.verify(MM1Forward(model: model, weights: ViewWeights()), reference: reference)
+        for stage in report.stages where stage.passed != true {
+            Issue.record("\(name): \(stage.stage) scaled error \(stage.metrics?.scaledError ?? .infinity) \(stage.note ?? "")")
+        }
+        #expect(report.passed)
+        #expect(report.stages.contains { $0.stage == "logits" } && report.stages.contains { $0.stage == "image_embeds" })
+        #expect(report.stages.allSatisfy { $0.note == nil }, "every expected stage is one the forward pass computes")
+    }
+}
