@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "MM1Reference",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Graph",
+                "CKernels", "MM1Tensor", "MM1Formats", "MM1Graph",
                 .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
             ]),
         .target(

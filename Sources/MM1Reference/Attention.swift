@@ -9,27 +9,33 @@ enum AttentionKernel {
         precondition(q.cols == heads * d && k.cols == kvHeads * d && v.cols == kvHeads * d && k.rows == v.rows)
         precondition(heads % kvHeads == 0)
         let tq = q.rows, tk = k.rows, group = heads / kvHeads
-        var out = Matrix(rows: tq, cols: heads * d)
-        guard tq > 0, tk > 0 else { return out }
+        guard tq > 0, tk > 0 else { return Matrix(rows: tq, cols: heads * d) }
+        var out = Matrix(uninitializedRows: tq, cols: heads * d)  // every head writes its d columns
         let scale = Float(1 / Double(d).squareRoot())
         q.values.withUnsafeBufferPointer { qp in
             k.values.withUnsafeBufferPointer { kp in
                 v.values.withUnsafeBufferPointer { vp in
                     out.values.withUnsafeMutableBufferPointer { op in
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: tq * tk)
-                        defer { scores.deallocate() }
-                        for h in 0..<heads {
-                            let kvh = h / group
-                            BLAS.gemm(qp.baseAddress! + h * d, lda: q.cols, kp.baseAddress! + kvh * d, ldb: k.cols, transposeB: true,
-                                      scores, ldc: tk, m: tq, n: tk, k: d, alpha: scale)
-                            for i in 0..<tq {
-                                let row = scores + i * tk
-                                let visible = causal ? min(tk, i + 1 + (tk - tq)) : tk
-                                for j in visible..<tk { row[j] = -.infinity }
-                                Ops.softmax(row, count: tk)
+                        let (qb, kb, vb, ob) = (qp.baseAddress!, kp.baseAddress!, vp.baseAddress!, op.baseAddress!)
+                        let (qCols, kCols, vCols, oCols) = (q.cols, k.cols, v.cols, out.cols)
+                        // Heads are independent: spread them over the cores, one scores buffer per range.
+                        Parallel.forEachRange(heads, costPerItem: tq * tk * d, minimumWork: 1 << 18) { headRange in
+                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: tq * tk)
+                            defer { scores.deallocate() }
+                            for h in headRange {
+                                let kvh = h / group
+                                BLAS.gemm(qb + h * d, lda: qCols, kb + kvh * d, ldb: kCols, transposeB: true,
+                                          scores, ldc: tk, m: tq, n: tk, k: d, alpha: scale, split: false)
+                                // Masked scores get probability 0, exactly what softmax gives for −inf.
+                                for i in 0..<tq {
+                                    let row = scores + i * tk
+                                    let visible = causal ? min(tk, i + 1 + (tk - tq)) : tk
+                                    Ops.softmax(row, count: visible)
+                                    for j in visible..<tk { row[j] = 0 }
+                                }
+                                BLAS.gemm(scores, lda: tk, vb + kvh * d, ldb: vCols, transposeB: false,
+                                          ob + h * d, ldc: oCols, m: tq, n: d, k: tk, split: false)
                             }
-                            BLAS.gemm(scores, lda: tk, vp.baseAddress! + kvh * d, ldb: v.cols, transposeB: false,
-                                      op.baseAddress! + h * d, ldc: out.cols, m: tq, n: d, k: tk)
                         }
                     }
                 }

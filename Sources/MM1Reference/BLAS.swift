@@ -2,6 +2,7 @@
 import Accelerate
 #else
 import COpenBLAS
+import Dispatch
 #endif
 import MM1Tensor
 
@@ -21,7 +22,9 @@ public enum BLAS {
         return nil
         #else
         if let failure = mm1_openblas_load() { return String(cString: failure) }
-        mm1_openblas_set_threads(Int32(ProcessorCount.active))
+        // One OpenBLAS thread per call: ``gemm`` splits large products over the cores itself, so no
+        // BLAS worker spins (sched_yield) while the forward pass runs its own element-wise work.
+        mm1_openblas_set_threads(1)
         return nil
         #endif
     }()
@@ -40,17 +43,34 @@ public enum BLAS {
     /// General single-precision product on row-major matrices with explicit leading dimensions:
     /// `c = alpha · op(a) · op(b) + beta · c`, `op(a)` is `m×k`, `op(b)` is `k×n`, `c` is `m×n`.
     /// `transposeB` reads `b` as `[n×k]` (a linear layer's `out × in` weight), so `x · Wᵀ` needs no copy.
-    /// Call ``prepare()`` once before the first product.
+    /// Large products are split over the cores unless `split` is false (callers that already run
+    /// products in parallel). Call ``prepare()`` once before the first product.
     public static func gemm(
         _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
+        split: Bool = true
     ) {
         #if canImport(Accelerate)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         #else
         precondition(loaded == nil, "BLAS.prepare() was not called or failed")
-        mm1_openblas_sgemm(0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        // Split the output columns (the weight's rows) over the cores, in multiples of 64; each part
+        // is one single-threaded OpenBLAS call on disjoint columns of `c`.
+        let threads = ProcessorCount.active
+        let parts = split && m * n * k >= 1 << 22 ? min(threads, max(1, n / 64)) : 1
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        let call: @Sendable (Range<Int>) -> Void = { columns in
+            let bPart = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+            mm1_openblas_sgemm(0, transposeB ? 1 : 0, Int32(m), Int32(columns.count), Int32(k), alpha, a, Int32(lda),
+                               bPart, Int32(ldb), beta, c + columns.lowerBound, Int32(ldc))
+        }
+        if parts <= 1 { return call(0..<n) }
+        let chunk = (n + parts - 1) / parts
+        let step = (chunk + 63) / 64 * 64
+        DispatchQueue.concurrentPerform(iterations: (n + step - 1) / step) { i in
+            call((i * step)..<min(n, (i + 1) * step))
+        }
         #endif
     }
 

@@ -58,7 +58,7 @@ struct LanguageForward<W: WeightProvider> {
     func logits(_ h: Matrix) throws(ReferenceError) -> Matrix {
         let x = Ops.rmsNorm(h, try weights.weight(model.norm), eps: config.rmsNormEps)
         let head = model.lmHead ?? model.embedTokens
-        var out = Matrix(rows: x.rows, cols: config.vocabSize)
+        var out = Matrix(uninitializedRows: x.rows, cols: config.vocabSize)
         let block = max(1, (8 << 20) / max(config.hiddenSize, 1))  // ≈ 32 MB of f32 per block
         var start = 0
         while start < config.vocabSize {
@@ -78,10 +78,11 @@ struct LanguageForward<W: WeightProvider> {
     /// `down(silu(gate · x) ⊙ up · x)`.
     private func swiGLU(_ x: Matrix, gate: Weight, up: Weight, down: Weight) throws(ReferenceError) -> Matrix {
         var g = Ops.linear(x, gate)
+        Ops.activate(&g, .silu)
         let u = Ops.linear(x, up)
         g.values.withUnsafeMutableBufferPointer { gp in
             u.values.withUnsafeBufferPointer { up in
-                for i in 0..<gp.count { gp[i] = Ops.Activation.silu.apply(gp[i]) * up[i] }
+                for i in 0..<gp.count { gp[i] *= up[i] }
             }
         }
         return Ops.linear(g, down)

@@ -13,6 +13,14 @@ public struct Matrix: Sendable, Equatable {
         self.init(rows: rows, cols: cols, values: [Float](repeating: 0, count: rows * cols))
     }
 
+    /// A matrix whose values the caller overwrites entirely before reading them (a GEMM output):
+    /// skips the zero fill.
+    init(uninitializedRows rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
+        self.values = [Float](unsafeUninitializedCapacity: rows * cols) { _, count in count = rows * cols }
+    }
+
     /// A matrix over `values`, which must hold exactly `rows · cols` elements.
     public init(rows: Int, cols: Int, values: [Float]) {
         precondition(values.count == rows * cols, "\(values.count) values for a \(rows)×\(cols) matrix")

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import MM1Tensor
 
@@ -27,8 +28,8 @@ enum Ops {
     /// `y = x · Wᵀ (+ b)`: a linear layer, `W` stored `[out, in]`.
     static func linear(_ x: Matrix, _ weight: Weight, _ bias: Weight? = nil) -> Matrix {
         precondition(weight.cols == x.cols, "linear: \(x.cols) inputs for a weight \(weight.shape)")
-        var y = Matrix(rows: x.rows, cols: weight.rows)
-        guard x.rows > 0 else { return y }
+        guard x.rows > 0 else { return Matrix(rows: 0, cols: weight.rows) }
+        var y = Matrix(uninitializedRows: x.rows, cols: weight.rows)
         x.values.withUnsafeBufferPointer { a in
             y.values.withUnsafeMutableBufferPointer { c in
                 BLAS.gemm(a.baseAddress!, lda: x.cols, weight.pointer, ldb: weight.cols, transposeB: true,
@@ -132,15 +133,30 @@ enum Ops {
     /// Applies `activation` to every element.
     static func activate(_ x: inout Matrix, _ activation: Activation) {
         x.values.withUnsafeMutableBufferPointer { p in
-            let base = p.baseAddress!
+            guard let base = p.baseAddress else { return }
             Parallel.forEachRange(p.count, minimumWork: 1 << 15) { range in
-                for i in range { base[i] = activation.apply(base[i]) }
+                activate(base + range.lowerBound, count: range.count, activation)
             }
         }
     }
 
-    /// Softmax over `count` values at `row`, in place (max-subtracted, as PyTorch).
+    /// Applies `activation` to `count` values at `x`: the AVX2 kernel where the CPU has it (not for
+    /// the erf GELU), else the scalar formula.
+    static func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ activation: Activation) {
+        let kind: Int32? = switch activation {
+        case .quickGELU: 0
+        case .silu: 1
+        case .sigmoid: 2
+        case .gelu: nil
+        }
+        if let kind, mm1_activation(x, count, kind) == count { return }
+        for i in 0..<count { x[i] = activation.apply(x[i]) }
+    }
+
+    /// Softmax over `count` values at `row`, in place (max-subtracted, as PyTorch): the AVX2 kernel
+    /// where the CPU has it, else scalar.
     @inline(__always) static func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        if mm1_softmax(row, count) == count { return }
         var maximum = -Float.infinity
         for i in 0..<count { maximum = max(maximum, row[i]) }
         var sum: Float = 0

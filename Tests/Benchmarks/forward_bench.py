@@ -11,7 +11,7 @@ patches + CLS, feature layer -1, CLS dropped) → Honeybee C-Abstractor (768 →
                    LlamaForCausalLM), write DIR/model.safetensors (mm1conv canonical names, f32), DIR/config.json,
                    DIR/reference.safetensors (inputs + expect.vision_features / image_embeds / logits) and keep
                    nothing else
-  torch DIR RUNS   time PyTorch's forward (median of RUNS after one warm-up), print one JSON line; also times the
+  torch RUNS       time PyTorch's forward (median of RUNS after one warm-up), print one JSON line; also times the
                    encoder + decoder alone (no connector: the issue's quoted figure)
 """
 import json
@@ -127,6 +127,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "prepare":
         prepare(sys.argv[2])
     elif sys.argv[1] == "torch":
-        time_torch(int(sys.argv[3]) if len(sys.argv) > 3 else 5)
+        time_torch(int(sys.argv[2]) if len(sys.argv) > 2 else 5)
     else:
         sys.exit(__doc__)

@@ -11,4 +11,13 @@ size_t mm1_f16_to_f32(const void *src, float *dst, size_t n);
 /// Converts `n` f32 values to binary16 (round to nearest even) with F16C; 0 when unavailable.
 size_t mm1_f32_to_f16(const float *src, void *dst, size_t n);
 
+
+/// Point-wise activations on `n` floats in place, vectorised with AVX2+FMA (a Cephes-style exp,
+/// within 2 ulp of expf). `kind`: 0 = quick_gelu x·σ(1.702x), 1 = silu x·σ(x), 2 = sigmoid σ(x).
+/// Returns `n` when done, 0 when the CPU has no AVX2/FMA (the caller then uses its scalar code).
+size_t mm1_activation(float *x, size_t n, int kind);
+
+/// Softmax of `n` floats in place (max-subtracted), vectorised like ``mm1_activation``; returns `n`,
+/// or 0 when unavailable.
+size_t mm1_softmax(float *x, size_t n);
 #endif

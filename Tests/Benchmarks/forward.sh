@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Forward-pass benchmark (issue 4): mm1conv's reference forward vs PyTorch eager on the CPU, same "small" model
+# (see forward_bench.py), same inputs, same thread count, interleaved ROUNDS times; prints medians and the ratio.
+# Usage: bash Tests/Benchmarks/forward.sh [ROUNDS=3] [RUNS=5]     (MM1CONV_THREADS sets both sides' threads, default 2)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-/opt/mm1py/bin/python}
+ROUNDS=${1:-3}
+RUNS=${2:-5}
+DIR=${FORWARD_BENCH_DIR:-/tmp/mm1conv-forward-bench}
+export MM1CONV_THREADS=${MM1CONV_THREADS:-2}
+swift build -c release --product mm1bench >/dev/null
+swift build -c release --product mm1conv >/dev/null
+[ -f "$DIR/reference.safetensors" ] || $PY Tests/Benchmarks/forward_bench.py prepare "$DIR"
+[ -f "$DIR/model.mm1/mm1.json" ] || .build/release/mm1conv import "$DIR/model.safetensors" --config "$DIR/config.json" --dtype f32 --out "$DIR/model.mm1" >/dev/null
+.build/release/mm1conv verify "$DIR/model.mm1" --reference "$DIR/reference.safetensors" | tail -1
+results=$(mktemp)
+for _ in $(seq "$ROUNDS"); do
+  .build/release/mm1bench forward "$DIR/model.mm1" "$DIR/reference.safetensors" "$RUNS" | tee -a "$results"
+  $PY Tests/Benchmarks/forward_bench.py torch "$RUNS" | tee -a "$results"
+done
+$PY - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ours = [r for r in rows if r["impl"] == "mm1conv"]
+torch = [r for r in rows if r["impl"] == "pytorch"]
+a = statistics.median(r["median_s"] for r in ours)
+b = statistics.median(r["median_s"] for r in torch)
+c = statistics.median(r["no_connector_median_s"] for r in torch)
+ratios = [o["median_s"] / t["median_s"] for o, t in zip(ours, torch)]
+print(f"forward, {ours[0]['tokens']} tokens, {ours[0]['threads']} threads ({ours[0]['blas']}): mm1conv {a:.3f} s "
+      f"(peak RSS {max(r['peak_rss'] for r in ours) / 2**20:.0f} MiB), PyTorch {torch[0]['torch']} eager {b:.3f} s "
+      f"(encoder + decoder without connector {c:.3f} s; peak RSS {max(r['peak_rss'] for r in torch) / 2**20:.0f} MiB); "
+      f"time ratio {a / b:.2f}x (per round {', '.join(f'{x:.2f}' for x in ratios)})")
+PY
