@@ -18,11 +18,13 @@ setup:
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@$(PY) -c "import numpy, safetensors, ml_dtypes, jsonschema" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
 
-## The main job on the bundled sample: import the tiny MM1 checkpoint (Honeybee layout) as an MM1 package.
+## The main job on the bundled sample: import the tiny MM1 checkpoint (Honeybee layout) as an MM1 package,
+## then prove it computes what PyTorch computed, stage by stage.
 sample: setup
 	swift build -c release --product mm1conv
 	.build/release/mm1conv import Samples/tiny-mm1 --out .build/tiny-mm1.mm1 --force
 	.build/release/mm1conv inspect --graph .build/tiny-mm1.mm1 | tail -4
+	.build/release/mm1conv verify .build/tiny-mm1.mm1 --reference Samples/tiny-mm1/reference.safetensors
 
 ## Every test: Swift tests (which also write files for the interop check), then the Python interop check.
 test: setup
@@ -30,13 +32,21 @@ test: setup
 	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)/safetensors
 	$(PY) Tests/Interop/check_schemas.py $(INTEROP_DIR)
 
-## Regenerate golden fixtures and the sample (needs torch; not part of the tests).
+## Regenerate golden fixtures and the samples (needs torch, transformers, timm, open_clip and apple/ml-aim's
+## sources in AIM_SRC, see generate_aim.py; not part of the tests).
+AIM_SRC ?= /tmp/ml-aim/aim-v1
 fixtures:
-	$(PY) -m pip install -q torch huggingface_hub numpy safetensors
+	$(PY) -m pip install -q torch transformers timm open_clip_torch huggingface_hub numpy safetensors jsonschema
+	swift build --product mm1conv
 	$(PY) Tests/Fixtures/generate_fixtures.py
 	$(PY) Tests/Fixtures/generate_malformed.py
+	$(PY) Tests/Fixtures/generate_dialects.py
+	$(PY) Tests/Fixtures/generate_aim.py --aim-src $(AIM_SRC)
+	$(PY) Tests/Fixtures/generate_forward.py --aim-src $(AIM_SRC) --mm1conv .build/debug/mm1conv
 	$(PY) Samples/make_sample.py
+	$(PY) Samples/make_tiny_mm1.py
 
-## Benchmarks against the Python peers, in one run (see Tests/Benchmarks/run.sh).
+## Benchmarks against the Python peers, in one run (see Tests/Benchmarks/run.sh and forward.sh).
 bench: setup
 	bash Tests/Benchmarks/run.sh
+	bash Tests/Benchmarks/forward.sh

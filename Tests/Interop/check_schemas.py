@@ -24,7 +24,8 @@ SCHEMAS = os.path.join(ROOT, "Schemas")
 check = Checks("schemas")
 
 
-schemas = {n: json.load(open(os.path.join(SCHEMAS, n))) for n in ["mm1-config.schema.json", "mapping.schema.json", "package.schema.json"]}
+schemas = {n: json.load(open(os.path.join(SCHEMAS, n))) for n in ["mm1-config.schema.json", "mapping.schema.json", "package.schema.json",
+                                                                  "reference-activations.schema.json"]}
 registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in schemas.values()] +
                                      [(n, Resource.from_contents(s)) for n, s in schemas.items()])
 
@@ -57,6 +58,29 @@ for label, mutate in [("missing vision", lambda c: c.pop("vision")),
     bad = copy.deepcopy(config)
     mutate(bad)
     check(not valid("mm1-config.schema.json", bad), f"schema accepted a config with {label}")
+
+# Every committed reference-activations file (written by the real PyTorch scripts) fits its schema, and the
+# schema refuses the mistakes the Swift reader refuses.
+def safetensors_header(path):
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(n))
+
+
+references = sorted(glob.glob(os.path.join(ROOT, "Samples", "*", "reference.safetensors")) +
+                    glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "forward", "*", "reference.safetensors")))
+check(len(references) >= 8, f"found {len(references)} reference files")
+for path in references:
+    errors = list(validator("reference-activations.schema.json").iter_errors(safetensors_header(path)))
+    check(not errors, f"{os.path.relpath(path, ROOT)}: {[e.message for e in errors][:3]}")
+header = safetensors_header(os.path.join(ROOT, "Samples", "tiny-mm1", "reference.safetensors"))
+for label, mutate in [("an unknown tensor", lambda h: h.update(logits=h["expect.logits"])),
+                      ("float token ids", lambda h: h["input.input_ids"].update(dtype="F32")),
+                      ("integer expectations", lambda h: h["expect.logits"].update(dtype="I32")),
+                      ("no inputs", lambda h: (h.pop("input.input_ids"), h.pop("input.pixel_values")))]:
+    bad = copy.deepcopy(header)
+    mutate(bad)
+    check(not valid("reference-activations.schema.json", bad), f"schema accepted a reference file with {label}")
 
 # The package mm1conv wrote during `swift test`: manifest valid, shards readable, values equal the canonical ones.
 pkg = os.path.join(sys.argv[1], "tiny-dense.mm1")
