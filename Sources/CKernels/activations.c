@@ -82,6 +82,51 @@ static void softmax_avx2(float *x, size_t n) {
     for (; i < n; i++) x[i] *= 1.0f / sum;
 }
 
+__attribute__((target("avx2,fma")))
+static double hsum(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    double s = 0;
+    for (int k = 0; k < 8; k++) s += lanes[k];
+    return s;
+}
+
+__attribute__((target("avx2,fma")))
+static void layer_norm_avx2(float *x, size_t rows, size_t cols, const float *w, const float *b, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * cols;
+        size_t i = 0;
+        __m256 acc = _mm256_setzero_ps();
+        for (; i + 8 <= cols; i += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(row + i));
+        double sum = hsum(acc);
+        for (; i < cols; i++) sum += row[i];
+        const float mean = (float)(sum / (double)cols);
+        const __m256 mv = _mm256_set1_ps(mean);
+        acc = _mm256_setzero_ps();
+        for (i = 0; i + 8 <= cols; i += 8) {
+            __m256 d = _mm256_sub_ps(_mm256_loadu_ps(row + i), mv);
+            acc = _mm256_fmadd_ps(d, d, acc);
+        }
+        double squares = hsum(acc);
+        for (; i < cols; i++) squares += (double)(row[i] - mean) * (row[i] - mean);
+        const float rstd = (float)(1.0 / sqrt(squares / (double)cols + (double)eps));
+        const __m256 rv = _mm256_set1_ps(rstd);
+        for (i = 0; i + 8 <= cols; i += 8) {
+            __m256 n = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(row + i), mv), rv);
+            __m256 y = _mm256_mul_ps(n, _mm256_loadu_ps(w + i));
+            if (b) y = _mm256_add_ps(y, _mm256_loadu_ps(b + i));
+            _mm256_storeu_ps(row + i, y);
+        }
+        for (; i < cols; i++) row[i] = (row[i] - mean) * rstd * w[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+size_t mm1_layer_norm(float *x, size_t rows, size_t cols, const float *weight, const float *bias, float eps) {
+    if (!has_avx2_fma()) return 0;
+    layer_norm_avx2(x, rows, cols, weight, bias, eps);
+    return rows;
+}
+
 size_t mm1_activation(float *x, size_t n, int kind) {
     if (!has_avx2_fma() || kind < 0 || kind > 2) return 0;
     activation_avx2(x, n, kind);
@@ -98,5 +143,9 @@ size_t mm1_softmax(float *x, size_t n) {
 
 size_t mm1_activation(float *x, size_t n, int kind) { (void)x; (void)n; (void)kind; return 0; }
 size_t mm1_softmax(float *x, size_t n) { (void)x; (void)n; return 0; }
+size_t mm1_layer_norm(float *x, size_t rows, size_t cols, const float *weight, const float *bias, float eps) {
+    (void)x; (void)rows; (void)cols; (void)weight; (void)bias; (void)eps;
+    return 0;
+}
 
 #endif

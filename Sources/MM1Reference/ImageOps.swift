@@ -33,20 +33,19 @@ enum ImageOps {
         let channels = x.cols
         precondition(x.rows == side * side && weight.count == channels * 9)
         var out = Matrix(rows: x.rows, cols: channels)
-        x.values.withUnsafeBufferPointer { src in
-            out.values.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<side {
-                    for xx in 0..<side {
-                        let o = (y * side + xx) * channels
-                        for ky in 0..<3 {
-                            let sy = y + ky - 1
-                            guard sy >= 0, sy < side else { continue }
-                            for kx in 0..<3 {
-                                let sx = xx + kx - 1
-                                guard sx >= 0, sx < side else { continue }
-                                let s = (sy * side + sx) * channels
-                                let tap = ky * 3 + kx
-                                for c in 0..<channels { dst[o + c] += src[s + c] * weight[c * 9 + tap] }
+        x.values.withUnsafeBufferPointer { srcBuffer in
+            out.values.withUnsafeMutableBufferPointer { dstBuffer in
+                let (src, dst) = (srcBuffer.baseAddress!, dstBuffer.baseAddress!)
+                Parallel.forEachRange(side, costPerItem: side * channels * 9) { rows in
+                    for y in rows {
+                        for xx in 0..<side {
+                            let o = (y * side + xx) * channels
+                            for ky in 0..<3 where (0..<side).contains(y + ky - 1) {
+                                for kx in 0..<3 where (0..<side).contains(xx + kx - 1) {
+                                    let s = ((y + ky - 1) * side + xx + kx - 1) * channels
+                                    let tap = ky * 3 + kx
+                                    for c in 0..<channels { dst[o + c] += src[s + c] * weight[c * 9 + tap] }
+                                }
                             }
                         }
                     }

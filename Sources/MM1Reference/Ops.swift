@@ -29,27 +29,21 @@ enum Ops {
     static func linear(_ x: Matrix, _ weight: Weight, _ bias: Weight? = nil) -> Matrix {
         precondition(weight.cols == x.cols, "linear: \(x.cols) inputs for a weight \(weight.shape)")
         guard x.rows > 0 else { return Matrix(rows: 0, cols: weight.rows) }
+        precondition((bias?.count ?? weight.rows) == weight.rows)
         var y = Matrix(uninitializedRows: x.rows, cols: weight.rows)
         x.values.withUnsafeBufferPointer { a in
             y.values.withUnsafeMutableBufferPointer { c in
+                // With a bias, C starts as the bias rows and the product is added (beta 1): one pass
+                // over C instead of BLAS zeroing it and a second pass adding the bias.
+                if let bias {
+                    let row = UnsafeBufferPointer(start: bias.pointer, count: bias.count)
+                    for r in 0..<x.rows { UnsafeMutableBufferPointer(rebasing: c[(r * y.cols)..<((r + 1) * y.cols)]).update(fromContentsOf: row) }
+                }
                 BLAS.gemm(a.baseAddress!, lda: x.cols, weight.pointer, ldb: weight.cols, transposeB: true,
-                          c.baseAddress!, ldc: y.cols, m: x.rows, n: weight.rows, k: x.cols)
+                          c.baseAddress!, ldc: y.cols, m: x.rows, n: weight.rows, k: x.cols, beta: bias == nil ? 0 : 1)
             }
         }
-        if let bias { addRowVector(&y, bias) }
         return y
-    }
-
-    /// Adds `v` (one value per column) to every row.
-    static func addRowVector(_ x: inout Matrix, _ v: Weight) {
-        precondition(v.count == x.cols)
-        let cols = x.cols
-        x.values.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows {
-                let row = p.baseAddress! + r * cols
-                for c in 0..<cols { row[c] += v[c] }
-            }
-        }
     }
 
     /// `x += y`, element-wise.
@@ -62,16 +56,19 @@ enum Ops {
         }
     }
 
-    /// LayerNorm over each row (biased variance, as `torch.nn.functional.layer_norm`).
+    /// LayerNorm over each row (biased variance, as `torch.nn.functional.layer_norm`): the AVX2 kernel
+    /// where the CPU has it, else scalar with f64 statistics.
     static func layerNorm(_ x: Matrix, _ weight: Weight, _ bias: Weight?, eps: Double) -> Matrix {
-        precondition(weight.count == x.cols)
+        precondition(weight.count == x.cols && (bias?.count ?? x.cols) == x.cols)
         var y = x
         let cols = x.cols
         y.values.withUnsafeMutableBufferPointer { p in
-            let base = p.baseAddress!
+            guard let base = p.baseAddress else { return }
             Parallel.forEachRange(x.rows, costPerItem: cols) { range in
-                for r in range {
-                    let row = base + r * cols
+                let start = base + range.lowerBound * cols
+                if mm1_layer_norm(start, range.count, cols, weight.pointer, bias?.pointer, Float(eps)) == range.count { return }
+                for r in 0..<range.count {
+                    let row = start + r * cols
                     var sum = 0.0
                     for c in 0..<cols { sum += Double(row[c]) }
                     let mean = sum / Double(cols)

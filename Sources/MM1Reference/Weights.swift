@@ -1,3 +1,4 @@
+import Foundation
 import MM1Tensor
 
 /// One parameter's values as `Float`, ready for the forward pass: either a zero-copy view of a
@@ -140,5 +141,31 @@ public struct ViewWeights: WeightProvider {
         }
         if releasingPages { view.releasePages(in: (range.lowerBound * inner * width)..<(range.upperBound * inner * width)) }
         return Weight(shape: shape, owned: buffer)
+    }
+}
+
+/// Weights converted once and kept, for programs that run many forward passes over the same model
+/// (benchmarks, servers): each parameter's f32 values live in this process's own memory after first
+/// use. Memory then grows to the whole model in f32 — use ``ViewWeights`` for a single pass.
+public final class CachedWeights: WeightProvider, @unchecked Sendable {
+    private let base: ViewWeights
+    private let lock = NSLock()
+    private var cache: [String: Weight] = [:]
+
+    public init() { base = ViewWeights() }
+
+    public func name(of view: TensorView) -> String { view.name }
+
+    public func weight(_ view: TensorView) throws(ReferenceError) -> Weight {
+        try weight(view, slice: 0..<(view.shape.dimensions.first ?? 1))
+    }
+
+    public func weight(_ view: TensorView, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        let key = "\(view.name)[\(range.lowerBound)..<\(range.upperBound)]"
+        if let hit = lock.withLock({ cache[key] }) { return hit }
+        let fresh = try base.weight(view, slice: range)
+        let copy = Weight(shape: fresh.shape, values: fresh.values)  // owned memory, not the mapping
+        lock.withLock { cache[key] = copy }
+        return copy
     }
 }

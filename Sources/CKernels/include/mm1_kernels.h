@@ -20,4 +20,9 @@ size_t mm1_activation(float *x, size_t n, int kind);
 /// Softmax of `n` floats in place (max-subtracted), vectorised like ``mm1_activation``; returns `n`,
 /// or 0 when unavailable.
 size_t mm1_softmax(float *x, size_t n);
+
+/// LayerNorm of `rows` rows of `cols` floats in place: `(x − mean) / sqrt(var + eps) · weight + bias`
+/// (biased variance; `bias` may be NULL), statistics accumulated in f32 over 8 lanes then f64, as
+/// vectorised as PyTorch's CPU kernel. AVX2+FMA; returns `rows`, or 0 when unavailable.
+size_t mm1_layer_norm(float *x, size_t rows, size_t cols, const float *weight, const float *bias, float eps);
 #endif
