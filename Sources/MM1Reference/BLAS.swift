@@ -68,7 +68,7 @@ public enum BLAS {
         if parts <= 1 { return call(0..<n) }
         let chunk = (n + parts - 1) / parts
         let step = (chunk + 63) / 64 * 64
-        DispatchQueue.concurrentPerform(iterations: (n + step - 1) / step) { i in
+        WorkerPool.shared.run((n + step - 1) / step) { i in
             call((i * step)..<min(n, (i + 1) * step))
         }
         #endif

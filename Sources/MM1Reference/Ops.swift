@@ -6,7 +6,7 @@ import MM1Tensor
 enum Parallel {
     /// Calls `body` on disjoint ranges covering `0..<count`; serially below `minimumWork` elements
     /// (`count · costPerItem`).
-    static func forEachRange(_ count: Int, costPerItem: Int = 1, minimumWork: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+    static func forEachRange(_ count: Int, costPerItem: Int = 1, minimumWork: Int = 1 << 16, _ body: @escaping (Range<Int>) -> Void) {
         let threads = ProcessorCount.active
         guard threads > 1, count > 1, count * costPerItem >= minimumWork else {
             body(0..<count)
@@ -14,8 +14,7 @@ enum Parallel {
         }
         let chunks = min(count, threads * 4)
         // The ranges are disjoint, so the callers' buffers are never written from two threads at once.
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        WorkerPool.shared.run(chunks) { c in
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
         }

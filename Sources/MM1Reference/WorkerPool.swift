@@ -1,0 +1,98 @@
+import Foundation
+import MM1Tensor
+import Synchronization
+
+/// The forward pass's threads: the caller plus `ProcessorCount.active − 1` persistent workers that
+/// spin briefly between jobs before they sleep. A forward pass runs a few hundred short parallel
+/// regions (one per GEMM, norm, activation); waking a sleeping thread for each (as
+/// `DispatchQueue.concurrentPerform` does) costs tens of microseconds and often leaves one core idle
+/// while the other finishes, which is what OpenMP's spin-wait (PyTorch's threads) avoids.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool(threads: ProcessorCount.active)
+
+    let threads: Int
+    private let generation = Atomic<Int>(0)
+    /// `generation << 32 | next unclaimed iteration`: a worker late for one job can never claim an
+    /// iteration of the next.
+    private let ticket = Atomic<Int>(0)
+    private let finished = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let sleepers = Atomic<Int>(0)
+    private let condition = NSCondition()
+    // Written by the caller before `generation` is bumped, read by workers after they see the bump.
+    private nonisolated(unsafe) var job: ((Int) -> Void)?
+    private nonisolated(unsafe) var iterations = 0
+
+    private init(threads: Int) {
+        self.threads = max(1, threads)
+        for _ in 1..<self.threads {
+            let thread = Thread { [unowned self] in self.workerLoop() }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// Calls `body(i)` for every `i` in `0..<count`, on the caller and the workers; returns when all
+    /// are done. A call made while the pool is already running a job (a nested region) runs serially.
+    func run(_ count: Int, _ body: @escaping (Int) -> Void) {
+        guard threads > 1, count > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for i in 0..<count { body(i) }
+            return
+        }
+        do {
+            job = body
+            iterations = count
+            finished.store(0, ordering: .relaxed)
+            let g = (generation.load(ordering: .relaxed) + 1) & 0x7FFF_FFFF
+            ticket.store(g << 32, ordering: .releasing)
+            generation.store(g, ordering: .releasing)
+            if sleepers.load(ordering: .acquiring) > 0 {
+                condition.lock()
+                condition.broadcast()
+                condition.unlock()
+            }
+            work(g)
+            while finished.load(ordering: .acquiring) < count { spinHint() }
+            job = nil
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    /// Claims and runs iterations of job `g` until none are left (or job `g` is over).
+    private func work(_ g: Int) {
+        while true {
+            let t = ticket.load(ordering: .acquiring)
+            guard t >> 32 == g else { return }
+            guard ticket.compareExchange(expected: t, desired: t + 1, ordering: .acquiringAndReleasing).exchanged else { continue }
+            // Claimed before the job's last iteration finished, so `job` and `iterations` are job g's.
+            let i = t & 0xFFFF_FFFF
+            guard i < iterations, let job else { return }
+            job(i)
+            finished.add(1, ordering: .releasing)
+        }
+    }
+
+    private func workerLoop() {
+        var seen = generation.load(ordering: .acquiring)
+        while true {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins < 20_000 { spinHint(); continue }
+                condition.lock()
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
+                sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                condition.unlock()
+            }
+            seen = generation.load(ordering: .acquiring)
+            work(seen)
+        }
+    }
+
+    @inline(__always) private func spinHint() {
+        #if arch(x86_64) || arch(i386)
+        _ = 0  // a pause instruction is not exposed to Swift; the atomic load itself paces the loop
+        #endif
+    }
+}
