@@ -111,10 +111,11 @@ struct InspectReport: Encodable {
         files = opened.files
         metadata = opened.source.metadata
         tensors = infos.map {
-            Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape.dimensions, bytes: $0.byteCount, sha256: hashes?[$0.name])
+            Tensor(name: $0.name, dtype: opened.storedTypes[$0.name] ?? $0.dtype.rawValue, shape: $0.shape.dimensions,
+                   bytes: $0.byteCount, sha256: hashes?[$0.name])
         }
-        totals = Dictionary(grouping: infos, by: \.dtype).map { (dtype, group) in
-            DTypeTotal(dtype: dtype.rawValue, tensors: group.count, elements: group.reduce(0) { $0 + $1.shape.elementCount }, bytes: group.reduce(0) { $0 + $1.byteCount })
+        totals = Dictionary(grouping: infos, by: { opened.storedTypes[$0.name] ?? $0.dtype.rawValue }).map { (dtype, group) in
+            DTypeTotal(dtype: dtype, tensors: group.count, elements: group.reduce(0) { $0 + $1.shape.elementCount }, bytes: group.reduce(0) { $0 + $1.byteCount })
         }.sorted { $0.dtype < $1.dtype }
         totalBytes = infos.reduce(0) { $0 + $1.byteCount }
         totalElements = infos.reduce(0) { $0 + $1.shape.elementCount }

@@ -1,5 +1,6 @@
-import MM1Tensor
 import Crypto
+import Foundation
+import MM1Tensor
 
 /// A checkpoint opened for reading, whatever its format.
 public struct OpenedCheckpoint: Sendable {
@@ -11,6 +12,9 @@ public struct OpenedCheckpoint: Sendable {
     public let files: [String]
     /// Non-fatal findings from reading.
     public let warnings: [String]
+    /// How each tensor is stored when that differs from how it reads (GGUF: `Q4_0`, … for block-quantized
+    /// tensors, which read as dequantized F32).
+    public var storedTypes: [String: String] = [:]
 }
 
 /// Opens checkpoints of any supported format through one call, so commands need no
@@ -19,6 +23,12 @@ public enum Checkpoint {
     /// Opens `path`: a `.safetensors` file, a `*.safetensors.index.json`, or a folder of either.
     /// - Throws: ``FileSystemError`` or ``FormatError``.
     public static func open(_ path: String, limits: ReadLimits = .standard) throws -> OpenedCheckpoint {
+        if FileMagic.read(path).map({ bytes in bytes.withUnsafeBytes { GGUFFile.hasMagic($0) } }) == true {
+            let file = try GGUFFile(path: path)
+            var opened = OpenedCheckpoint(format: "gguf", source: file, files: [path], warnings: [])
+            for t in file.ggufTensors where t.type.plainDType == nil { opened.storedTypes[t.name] = t.type.description }
+            return opened
+        }
         let checkpoint = try SafetensorsCheckpoint(path: path, limits: limits)
         return OpenedCheckpoint(
             format: "safetensors", source: checkpoint,
@@ -36,5 +46,16 @@ extension String {
     init(format2 byte: UInt8) {
         let digits = Array("0123456789abcdef")
         self = String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+    }
+}
+
+/// The first bytes of a regular file, to recognise formats by content rather than by name.
+enum FileMagic {
+    static func read(_ path: String, count: Int = 8) -> [UInt8]? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: count)).map { [UInt8]($0) }
     }
 }

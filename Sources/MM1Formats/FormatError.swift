@@ -4,6 +4,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: Sendable, Equatable {
         case safetensors(SafetensorsViolation)
         case index(IndexViolation)
+        case gguf(GGUFViolation)
     }
 
     public let reason: Reason
@@ -11,19 +12,24 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public let file: String
     /// The tensor at fault, when there is one.
     public let tensor: String?
+    /// The metadata key at fault (GGUF), when there is one.
+    public let key: String?
 
-    public init(_ reason: Reason, file: String, tensor: String? = nil) {
+    public init(_ reason: Reason, file: String, tensor: String? = nil, key: String? = nil) {
         self.reason = reason
         self.file = file
         self.tensor = tensor
+        self.key = key
     }
 
     public var description: String {
         let detail: String = switch reason {
         case .safetensors(let v): v.description
         case .index(let v): v.description
+        case .gguf(let v): v.description
         }
         if let tensor { return "\(file): tensor '\(Self.abbreviated(tensor))': \(detail)" }
+        if let key { return "\(file): key '\(Self.abbreviated(key))': \(detail)" }
         return "\(file): \(detail)"
     }
 

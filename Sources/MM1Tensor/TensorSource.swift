@@ -21,11 +21,14 @@ public protocol TensorSource: Sendable {
 public struct TensorLookupError: Error, Sendable, Equatable, CustomStringConvertible {
     public let name: String
     public let source: String
-    public init(name: String, source: String) {
+    /// Why a tensor that exists cannot be viewed (nil: there is no such tensor).
+    public let reason: String?
+    public init(name: String, source: String, reason: String? = nil) {
         self.name = name
         self.source = source
+        self.reason = reason
     }
-    public var description: String { "\(source): no tensor named '\(name)'" }
+    public var description: String { reason.map { "\(source): tensor '\(name)': \($0)" } ?? "\(source): no tensor named '\(name)'" }
 }
 
 extension TensorSource {
