@@ -55,10 +55,11 @@ public indirect enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The value as a floating-point number, when it is a number.
+    /// The value as a floating-point number, when it is a number. A FLOAT32 gives the shortest decimal
+    /// that rounds to it (1e-5 stored as f32 reads as 1e-5, not 9.99999974e-06): what its writer meant.
     public var number: Double? {
         switch self {
-        case .float32(let v): Double(v)
+        case .float32(let v): Double(v.description) ?? Double(v)
         case .float64(let v): v
         default: integer.map(Double.init)
         }

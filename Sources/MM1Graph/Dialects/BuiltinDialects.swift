@@ -3,7 +3,7 @@
 /// parameter they become. See `../shared/design/architecture.md` §2–5 for where each name comes from.
 public enum BuiltinDialects {
     /// Every built-in dialect, in the order rules are tried.
-    public static let all: [Dialect] = [mm1, hfCLIP, openCLIP, aim, honeybeeCAbstractor, llavaProjector, hfLlama, hfMixtral, hfMixtralV5, mlxMixtral]
+    public static let all: [Dialect] = [mm1, hfCLIP, openCLIP, aim, honeybeeCAbstractor, llavaProjector, hfLlama, hfMixtral, hfMixtralV5, mlxMixtral, llamaCpp]
 
     /// The dialect called `name`, or `nil`.
     public static func named(_ name: String) -> Dialect? { all.first { $0.name == name } }
@@ -121,6 +121,25 @@ public enum BuiltinDialects {
             MappingRule(#"^(?:language_model\.)?lm_head\.weight$"#, "language.lm_head.weight"),
         ],
         ignore: [.init(under(llamaPrefixes, #"layers\.(\d+)\.self_attn\.rotary_emb\.inv_freq"#), "a RoPE buffer computed from rope_theta")])
+
+    /// llama.cpp's GGUF names for the `llama` architecture (convert_hf_to_gguf.py): `token_embd`,
+    /// `blk.N.attn_q` (rows permuted for ggml's rotary, undone here), `ffn_*_exps` stacked experts,
+    /// `output_norm`, `output`.
+    public static let llamaCpp = Dialect(
+        name: "llama-cpp",
+        rules: [
+            MappingRule(#"^token_embd\.weight$"#, "language.embed_tokens.weight"),
+            MappingRule(#"^blk\.(\d+)\.attn_norm\.weight$"#, "language.layers.$1.attention_norm.weight"),
+            MappingRule(#"^blk\.(\d+)\.attn_([qk])\.(weight|bias)$"#, [.init("language.layers.$1.attention.$2.$3", .unpermuteRotary(headDim: 0))]),
+            MappingRule(#"^blk\.(\d+)\.attn_v\.(weight|bias)$"#, "language.layers.$1.attention.v.$2"),
+            MappingRule(#"^blk\.(\d+)\.attn_output\.(weight|bias)$"#, "language.layers.$1.attention.o.$2"),
+            MappingRule(#"^blk\.(\d+)\.ffn_norm\.weight$"#, "language.layers.$1.mlp_norm.weight"),
+            MappingRule(#"^blk\.(\d+)\.ffn_(gate|up|down)\.weight$"#, "language.layers.$1.mlp.$2.weight"),
+            MappingRule(#"^blk\.(\d+)\.ffn_gate_inp\.weight$"#, "language.layers.$1.moe.router.weight"),
+            MappingRule(#"^blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight$"#, "language.layers.$1.moe.experts.$2"),
+            MappingRule(#"^output_norm\.weight$"#, "language.norm.weight"),
+            MappingRule(#"^output\.weight$"#, "language.lm_head.weight"),
+        ])
 
     /// HF Mixtral's on-disk layout (transformers v4, and v5 `save_pretrained`): one tensor per expert.
     public static let hfMixtral = Dialect(

@@ -14,6 +14,10 @@ public enum MappingTransform: Sendable, Equatable, Codable, CustomStringConverti
     /// Positions with one extra leading row (an old Honeybee `pos_emb` still holding a class-token slot):
     /// that row is dropped.
     case dropLeadingRow
+    /// llama.cpp's rotary row permutation of q and k undone: within each head of `headDim` rows, GGUF row
+    /// `2i + j` is row `j·headDim/2 + i` of HF's rotate-half layout. `headDim` 0 in a dialect means "the
+    /// config's `language.head_dim`" (the plan fills it in).
+    case unpermuteRotary(headDim: Int)
 
     public var description: String {
         switch self {
@@ -22,11 +26,15 @@ public enum MappingTransform: Sendable, Equatable, Codable, CustomStringConverti
         case .split(let axis, let parts, let index): "split(axis \(axis), part \(index + 1) of \(parts))"
         case .stack: "stack"
         case .dropLeadingRow: "drop leading row"
+        case .unpermuteRotary(let d): d == 0 ? "undo rotary permutation" : "undo rotary permutation (head_dim \(d))"
         }
     }
 
     // JSON form: {"op": "split", "axis": 0} etc. (see Schemas/mapping.schema.json).
-    enum CodingKeys: String, CodingKey { case op, axis, parts, index }
+    enum CodingKeys: String, CodingKey {
+        case op, axis, parts, index
+        case headDim = "head_dim"
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -35,11 +43,12 @@ public enum MappingTransform: Sendable, Equatable, Codable, CustomStringConverti
         case "transpose": self = .transpose
         case "stack": self = .stack
         case "drop_leading_row": self = .dropLeadingRow
+        case "unpermute_rotary": self = .unpermuteRotary(headDim: try c.decodeIfPresent(Int.self, forKey: .headDim) ?? 0)
         case "split":
             self = .split(axis: try c.decodeIfPresent(Int.self, forKey: .axis) ?? 0, parts: try c.decode(Int.self, forKey: .parts),
                           index: try c.decode(Int.self, forKey: .index))
         case let other:
-            throw DecodingError.dataCorruptedError(forKey: .op, in: c, debugDescription: "unknown transform \"\(other)\" (copy, transpose, split, stack, drop_leading_row)")
+            throw DecodingError.dataCorruptedError(forKey: .op, in: c, debugDescription: "unknown transform \"\(other)\" (copy, transpose, split, stack, drop_leading_row, unpermute_rotary)")
         }
     }
 
@@ -50,6 +59,9 @@ public enum MappingTransform: Sendable, Equatable, Codable, CustomStringConverti
         case .transpose: try c.encode("transpose", forKey: .op)
         case .stack: try c.encode("stack", forKey: .op)
         case .dropLeadingRow: try c.encode("drop_leading_row", forKey: .op)
+        case .unpermuteRotary(let d):
+            try c.encode("unpermute_rotary", forKey: .op)
+            if d != 0 { try c.encode(d, forKey: .headDim) }
         case .split(let axis, let parts, let index):
             try c.encode("split", forKey: .op)
             try c.encode(axis, forKey: .axis)

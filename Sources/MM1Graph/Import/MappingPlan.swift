@@ -67,7 +67,9 @@ public struct MappingPlan: Sendable {
                         report.conflicts.append("\(name) is claimed by both \(claim.sources[0].info.name) and \(info.name)")
                     }
                 } else {
-                    claims[name] = Claim(sources: [(order, info)], transform: target.transform, dialect: dialect)
+                    var transform = target.transform
+                    if case .unpermuteRotary(0) = transform { transform = .unpermuteRotary(headDim: config.language.headDim) }
+                    claims[name] = Claim(sources: [(order, info)], transform: transform, dialect: dialect)
                 }
             }
         }

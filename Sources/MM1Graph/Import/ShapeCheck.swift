@@ -20,6 +20,12 @@ enum ShapeCheck {
                 return .failure(Failure(found: first, detail: "shapes differ"))
             }
             return .success(false)
+        case .unpermuteRotary(let d):
+            guard sources.count == 1, first == want else { return .failure(Failure(found: first, detail: "shapes differ")) }
+            guard d > 0, d % 2 == 0, (want.first ?? 0) % d == 0 else {
+                return .failure(Failure(found: first, detail: "\(want.first ?? 0) rows are not whole heads of head_dim \(d)"))
+            }
+            return .success(false)
         case .transpose:
             guard first.count == 2, Array(first.reversed()) == want else {
                 return .failure(Failure(found: first, detail: "transposed shape \(Array(first.reversed())) differs"))
