@@ -106,7 +106,7 @@ struct InspectReport: Encodable {
 
     init(_ opened: OpenedCheckpoint, hashes: [String: String]?) {
         let infos = opened.source.tensors
-        source = opened.source.sourceDescription
+        source = opened.displayName
         format = opened.format
         files = opened.files
         metadata = opened.source.metadata

@@ -12,6 +12,8 @@ public struct OpenedCheckpoint: Sendable {
     public let files: [String]
     /// Non-fatal findings from reading.
     public let warnings: [String]
+    /// The input as the user named it (a compressed file's own path, not its decompressed copy's).
+    public var displayName: String { files.count == 1 && format.hasSuffix("+zstd") ? files[0] : source.sourceDescription }
     /// How each tensor is stored when that differs from how it reads (GGUF: `Q4_0`, … for block-quantized
     /// tensors, which read as dequantized F32).
     public var storedTypes: [String: String] = [:]
@@ -23,7 +25,11 @@ public enum Checkpoint {
     /// Opens `path`: a `.safetensors` file, a `*.safetensors.index.json`, or a folder of either.
     /// - Throws: ``FileSystemError`` or ``FormatError``.
     public static func open(_ path: String, limits: ReadLimits = .standard) throws -> OpenedCheckpoint {
-        if FileMagic.read(path).map({ bytes in bytes.withUnsafeBytes { GGUFFile.hasMagic($0) } }) == true {
+        let magic = FileMagic.read(path)
+        if magic.map({ bytes in bytes.withUnsafeBytes { ZstdInput.hasMagic($0) } }) == true || (magic != nil && path.hasSuffix(".zst")) {
+            return try openCompressed(path, limits: limits)
+        }
+        if magic.map({ bytes in bytes.withUnsafeBytes { GGUFFile.hasMagic($0) } }) == true {
             let file = try GGUFFile(path: path)
             var opened = OpenedCheckpoint(format: "gguf", source: file, files: [path], warnings: [])
             for t in file.ggufTensors where t.type.plainDType == nil { opened.storedTypes[t.name] = t.type.description }
@@ -34,6 +40,23 @@ public enum Checkpoint {
             format: "safetensors", source: checkpoint,
             files: (checkpoint.indexPath.map { [$0] } ?? []) + checkpoint.shards.map(\.path),
             warnings: checkpoint.warnings)
+    }
+
+    /// A zstd-compressed single file: decompressed into a private temporary file, opened (GGUF or
+    /// safetensors, by magic), and unlinked at once — the mapping keeps the data; errors in the inner
+    /// file name the compressed one.
+    static func openCompressed(_ path: String, limits: ReadLimits) throws -> OpenedCheckpoint {
+        let inner = try ZstdInput.decompress(path)
+        defer { ZstdInput.discard(inner) }
+        do {
+            let opened = try open(inner, limits: limits)
+            guard opened.format == "gguf" || opened.format == "safetensors" else { throw FormatError(.zstd(.corrupt("nested compression")), file: path) }
+            var result = OpenedCheckpoint(format: opened.format + "+zstd", source: opened.source, files: [path], warnings: opened.warnings)
+            result.storedTypes = opened.storedTypes
+            return result
+        } catch let error as FormatError {
+            throw FormatError(error.reason, file: "\(path) (decompressed)", tensor: error.tensor, key: error.key)
+        }
     }
 
     /// The SHA-256 of a tensor's bytes, as lowercase hex.
@@ -56,6 +79,6 @@ enum FileMagic {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
               let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        return (try? handle.read(upToCount: count)).map { [UInt8]($0) }
+        return (try? handle.read(upToCount: count)).map { [UInt8]($0) } ?? []
     }
 }

@@ -5,6 +5,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case safetensors(SafetensorsViolation)
         case index(IndexViolation)
         case gguf(GGUFViolation)
+        case zstd(ZstdViolation)
     }
 
     public let reason: Reason
@@ -27,6 +28,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .safetensors(let v): v.description
         case .index(let v): v.description
         case .gguf(let v): v.description
+        case .zstd(let v): v.description
         }
         if let tensor { return "\(file): tensor '\(Self.abbreviated(tensor))': \(detail)" }
         if let key { return "\(file): key '\(Self.abbreviated(key))': \(detail)" }

@@ -61,6 +61,17 @@ import Testing
         #expect(r.status == 0 && doc["mode"] as? String == "against" && doc["tolerance"] == nil)
     }
 
+    @Test("the sample, zstd-compressed (detected by magic), imports and passes verify against the same PyTorch reference")
+    func compressedSample() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let out = dir.file("z.mm1")
+        let imported = try CommandRunner.run(["import", Fixtures.path("zstd/tiny-mm1/tiny-mm1.safetensors.zst"), "--out", out])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let r = try CommandRunner.run(["verify", out, "--reference", Self.reference])
+        #expect(r.status == 0 && r.stdout.contains("PASS: all 14 stages"), "\(r.stdout)")
+    }
+
     @Test("usage and input errors have their own statuses: 64 no mode, 66 missing file, 65 malformed reference")
     func errors() throws {
         let dir = try TemporaryDirectory()

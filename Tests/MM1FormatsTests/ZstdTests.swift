@@ -1,0 +1,57 @@
+import Foundation
+import MM1Formats
+import MM1Tensor
+import MM1TestSupport
+import Testing
+
+/// zstd-compressed inputs (Tests/Fixtures/zstd, made with the `zstandard` package by generate_zstd.py):
+/// every framing decompresses to the same tensors as the uncompressed sample; every damaged file is a
+/// typed error; nothing is left in the temporary folder.
+@Suite(.serialized) struct ZstdTests {
+    static func leftovers() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []).filter { $0.hasPrefix("mm1conv-zstd-") }
+    }
+
+    /// Every tensor of `source` equals the one of the same name in `reference`, byte for byte.
+    static func sameTensors(_ source: any TensorSource, _ reference: any TensorSource) throws {
+        #expect(source.tensors.map(\.name).sorted() == reference.tensors.map(\.name).sorted())
+        for info in reference.tensors {
+            let a = try source.view(named: info.name), b = try reference.view(named: info.name)
+            #expect(a.dtype == b.dtype && a.shape == b.shape, "\(info.name)")
+            #expect(a.withUnsafeBytes { Array($0) } == b.withUnsafeBytes { Array($0) }, "\(info.name)")
+        }
+    }
+
+    @Test("every framing (one frame, no .zst name, two frames, no content size, a skippable frame first) reads as the sample",
+          arguments: ["tiny-mm1/tiny-mm1.safetensors.zst", "tiny-llama/model.bin", "tiny-llama/model.multiframe.safetensors.zst",
+                      "tiny-llama/model.streamed.safetensors.zst", "tiny-llama/model.skippable.safetensors.zst"])
+    func validFramings(_ name: String) throws {
+        let before = Self.leftovers()
+        let opened = try Checkpoint.open(Fixtures.path("zstd/\(name)"))
+        #expect(opened.format == "safetensors+zstd" && opened.files == [Fixtures.path("zstd/\(name)")])
+        #expect(opened.displayName == Fixtures.path("zstd/\(name)"))
+        let sample = Fixtures.root.appendingPathComponent(name.hasPrefix("tiny-mm1") ? "Samples/tiny-mm1" : "Samples/tiny-llama").path
+        try Self.sameTensors(opened.source, try SafetensorsCheckpoint(path: sample))
+        #expect(Self.leftovers() == before, "the decompressed copy is unlinked once open")
+    }
+
+    @Test("the malformed zstd corpus: each file is refused with its category, naming the file, leaving nothing behind")
+    func malformedCorpus() throws {
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("zstd/malformed/MANIFEST.json"))) as! [String: Any]
+        let cases = manifest["cases"] as! [String: [String: Any]]
+        #expect(cases.count >= 15)
+        let before = Self.leftovers()
+        for (name, entry) in cases.sorted(by: { $0.key < $1.key }) {
+            let path = Fixtures.path("zstd/malformed/\(name)")
+            do {
+                _ = try Checkpoint.open(path)
+                Issue.record("\(name): accepted")
+            } catch let error as FormatError {
+                guard case .zstd(let v) = error.reason else { Issue.record("\(name): \(error)"); continue }
+                #expect(v.category == entry["category"] as! String, "\(name): \(error)")
+                #expect(error.file == path)
+            }
+        }
+        #expect(Self.leftovers() == before)
+    }
+}
