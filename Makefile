@@ -46,7 +46,8 @@ fixtures:
 	$(PY) Samples/make_sample.py
 	$(PY) Samples/make_tiny_mm1.py
 
-## Benchmarks against the Python peers, in one run (see Tests/Benchmarks/run.sh and forward.sh).
+## Benchmarks against the Python peers, in one run (see Tests/Benchmarks/run.sh, forward.sh and gguf.sh).
 bench: setup
 	bash Tests/Benchmarks/run.sh
 	bash Tests/Benchmarks/forward.sh
+	bash Tests/Benchmarks/gguf.sh

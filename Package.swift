@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "MM1Formats",
             dependencies: [
-                "MM1Tensor", "CZstd", "CHDF5",
+                "MM1Tensor", "CKernels", "CZstd", "CHDF5",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "MM1Graph", dependencies: ["MM1Tensor"]),

@@ -10,6 +10,7 @@ import MM1Tensor
 ///
 ///   mm1bench convert bf16|f16 GIB RUNS     convert a GIB-sized buffer to f32
 ///   mm1bench open PATH RUNS                open a (sharded) checkpoint and list every tensor
+///   mm1bench gguf PATH RUNS                open a GGUF file and dequantize every tensor to f32
 ///   mm1bench forward PKG REF RUNS          one reference forward pass (logits only) on REF's inputs,
 ///                                          after one warm-up pass
 func main() throws {
@@ -55,6 +56,25 @@ func main() throws {
             try seconds { for name in shardPaths { _ = try SafetensorsFile(path: "\(args[2])/\(name)").tensors.count } }
         }
         report(["bench": "open", "tensors": tensors, "median_s": median(times), "shards_only_median_s": median(shardTimes)])
+    case "gguf":
+        let runs = Int(args[3]) ?? 5
+        var weights = 0
+        // One output buffer, reused: what a converter streaming tensor by tensor does.
+        var buffer = [Float]()
+        func once() throws {
+            let file = try GGUFFile(path: args[2])
+            weights = 0
+            for t in file.ggufTensors {
+                if buffer.count < t.elementCount { buffer = [Float](repeating: 0, count: t.elementCount) }
+                buffer.withUnsafeMutableBufferPointer { out in
+                    GGUFDequantizer.dequantize(t.type, file.storedBytes(of: t), into: UnsafeMutableBufferPointer(rebasing: out[..<t.elementCount]))
+                }
+                weights += t.elementCount
+            }
+        }
+        try once()  // warm the page cache, as the peer does
+        let times = try (0..<runs).map { _ in try seconds { try once() } }
+        report(["bench": "gguf", "median_s": median(times), "weights": weights, "threads": ProcessorCount.active])
     case "forward":
         let runs = Int(args[4]) ?? 5
         let package = try MM1Package.open(args[2])

@@ -25,4 +25,12 @@ size_t mm1_softmax(float *x, size_t n);
 /// (biased variance; `bias` may be NULL), statistics accumulated in f32 over 8 lanes then f64, as
 /// vectorised as PyTorch's CPU kernel. AVX2+FMA; returns `rows`, or 0 when unavailable.
 size_t mm1_layer_norm(float *x, size_t rows, size_t cols, const float *weight, const float *bias, float eps);
+
+/// Dequantizes `blocks` ggml Q8_0 blocks (34 bytes: f16 d, 32 × int8) to f32 with AVX2: x = q·d, the
+/// same f32 product as the scalar formula. Returns `blocks`, or 0 when unavailable.
+size_t mm1_dequantize_q8_0(const void *src, float *dst, size_t blocks);
+
+/// Dequantizes `blocks` ggml Q4_0 blocks (18 bytes: f16 d, 16 bytes of nibbles; low nibbles are elements
+/// 0–15, high 16–31) to f32 with AVX2: x = (q − 8)·d. Returns `blocks`, or 0 when unavailable.
+size_t mm1_dequantize_q4_0(const void *src, float *dst, size_t blocks);
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import MM1Tensor
 
@@ -17,15 +18,28 @@ public enum GGUFDequantizer {
         let blocks = destination.count / blockSize
         precondition(source.count == blocks * blockBytes)
         guard let src = source.baseAddress, let dst = destination.baseAddress else { return }
-        let chunks = blocks >= 4096 ? min(blocks / 1024, ProcessorCount.active * 4) : 1
+        let chunks = blocks >= 4096 ? min(blocks / 1024, ProcessorCount.active) : 1
         nonisolated(unsafe) let (s, d) = (src, dst)
+        let vectorised = vectorKernel(type)
         let run: @Sendable (Int) -> Void = { c in
-            for b in (blocks * c / chunks)..<(blocks * (c + 1) / chunks) { decode(s + b * blockBytes, d + b * blockSize) }
+            let range = (blocks * c / chunks)..<(blocks * (c + 1) / chunks)
+            if let vectorised, vectorised(s + range.lowerBound * blockBytes, d + range.lowerBound * blockSize, range.count) == range.count { return }
+            for b in range { decode(s + b * blockBytes, d + b * blockSize) }
         }
         if chunks == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: run) }
     }
 
     typealias BlockDecoder = @Sendable (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void
+
+    /// The AVX2 kernels (same products, in the same order, as the scalar decoders below) where CKernels has
+    /// one; they return 0 on CPUs without AVX2/F16C and the scalar decoder runs instead.
+    static func vectorKernel(_ type: GGMLType) -> (@Sendable (UnsafeRawPointer, UnsafeMutablePointer<Float>, Int) -> Int)? {
+        switch type.id {
+        case GGMLType.q8_0.id: { mm1_dequantize_q8_0($0, $1, $2) }
+        case GGMLType.q4_0.id: { mm1_dequantize_q4_0($0, $1, $2) }
+        default: nil
+        }
+    }
 
     static func decoder(_ type: GGMLType) -> BlockDecoder? {
         switch type.id {
