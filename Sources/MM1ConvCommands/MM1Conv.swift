@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import MM1Formats
 import MM1Reference
 
@@ -12,10 +13,16 @@ public struct MM1Conv: ParsableCommand {
             66 input not found; 73 output exists or cannot be created; 74 I/O error; 70 internal error.
             """,
         version: MM1Conv.versionText,
-        subcommands: [Inspect.self, Import.self, Verify.self]
+        subcommands: [Inspect.self, Import.self, Verify.self, HDF5Worker.self]
     )
 
     public init() {}
+
+    /// Prepares process-wide settings before a command runs: HDF5 files are read by a child process of
+    /// this executable.
+    public static func prepareProcess() {
+        HDF5Input.workerExecutable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+    }
 
     static var versionText: String {
         _ = try? BLAS.prepare()

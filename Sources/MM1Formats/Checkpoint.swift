@@ -1,6 +1,11 @@
 import Crypto
 import Foundation
 import MM1Tensor
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A checkpoint opened for reading, whatever its format.
 public struct OpenedCheckpoint: Sendable {
@@ -13,7 +18,7 @@ public struct OpenedCheckpoint: Sendable {
     /// Non-fatal findings from reading.
     public let warnings: [String]
     /// The input as the user named it (a compressed file's own path, not its decompressed copy's).
-    public var displayName: String { files.count == 1 && format.hasSuffix("+zstd") ? files[0] : source.sourceDescription }
+    public var displayName: String { files.count == 1 && (format.hasSuffix("+zstd") || format == "hdf5") ? files[0] : source.sourceDescription }
     /// How each tensor is stored when that differs from how it reads (GGUF: `Q4_0`, … for block-quantized
     /// tensors, which read as dequantized F32).
     public var storedTypes: [String: String] = [:]
@@ -28,6 +33,12 @@ public enum Checkpoint {
         let magic = FileMagic.read(path)
         if magic.map({ bytes in bytes.withUnsafeBytes { ZstdInput.hasMagic($0) } }) == true || (magic != nil && path.hasSuffix(".zst")) {
             return try openCompressed(path, limits: limits)
+        }
+        if magic != nil, HDF5Input.hasSignature(path) {
+            return try openHDF5(path, limits: limits)
+        }
+        if magic != nil, path.hasSuffix(".h5") || path.hasSuffix(".hdf5") {
+            throw FormatError(.hdf5(.notHDF5), file: path)
         }
         if magic.map({ bytes in bytes.withUnsafeBytes { GGUFFile.hasMagic($0) } }) == true {
             let file = try GGUFFile(path: path)
@@ -57,6 +68,20 @@ public enum Checkpoint {
         } catch let error as FormatError {
             throw FormatError(error.reason, file: "\(path) (decompressed)", tensor: error.tensor, key: error.key)
         }
+    }
+
+    /// An HDF5 file: converted (in a child process when the tool runs) into a private temporary safetensors
+    /// file, opened, and unlinked at once.
+    static func openHDF5(_ path: String, limits: ReadLimits) throws -> OpenedCheckpoint {
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("mm1conv-hdf5-XXXXXX").utf8CString)
+        guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            throw FileSystemError(path: NSTemporaryDirectory(), operation: "mkdtemp", code: errno)
+        }
+        let inner = folder + "/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".safetensors"
+        defer { ZstdInput.discard(inner) }
+        let warnings = try HDF5Input.convert(path, to: inner)
+        let file = try SafetensorsFile(path: inner, limits: limits)
+        return OpenedCheckpoint(format: "hdf5", source: file, files: [path], warnings: warnings)
     }
 
     /// The SHA-256 of a tensor's bytes, as lowercase hex.

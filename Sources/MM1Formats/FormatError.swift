@@ -6,6 +6,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case index(IndexViolation)
         case gguf(GGUFViolation)
         case zstd(ZstdViolation)
+        case hdf5(HDF5Violation)
     }
 
     public let reason: Reason
@@ -29,7 +30,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .index(let v): v.description
         case .gguf(let v): v.description
         case .zstd(let v): v.description
+        case .hdf5(let v): v.description
         }
+        if case .hdf5 = reason, let tensor { return "\(file): dataset '\(Self.abbreviated(tensor))': \(detail)" }
         if let tensor { return "\(file): tensor '\(Self.abbreviated(tensor))': \(detail)" }
         if let key { return "\(file): key '\(Self.abbreviated(key))': \(detail)" }
         return "\(file): \(detail)"

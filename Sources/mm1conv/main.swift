@@ -1,3 +1,4 @@
 import MM1ConvCommands
 
+MM1Conv.prepareProcess()
 MM1Conv.main()

@@ -1,0 +1,238 @@
+import CHDF5
+import Foundation
+import MM1Tensor
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// HDF5 weight files (h5py: one dataset per tensor, dotted names or nested groups), read through libhdf5
+/// into a temporary safetensors file that is then opened like any other. Dataset paths become names with
+/// dots (`language/layers/0/q` → `language.layers.0.q`); F16/F32/F64, integers and bf16 (a bf16-layout
+/// float type, or 2-byte integers/opaques tagged with an attribute `dtype = "bfloat16"`) keep their dtype.
+///
+/// Refused: external storage and virtual datasets (their bytes would come from another file), filters
+/// other than deflate/shuffle/fletcher32 (a plugin could be loaded), unsupported types and ranks, datasets
+/// larger than the free space. Soft and external links are not followed (reported as warnings).
+/// libhdf5 has a long history of crashes on malformed files, so the CLI runs this in a child process
+/// (``workerExecutable``): a crash becomes ``HDF5Violation/readerCrashed(_:)``.
+public enum HDF5Input {
+    /// The executable that converts in a child process (`mm1conv __hdf5-worker SRC OUT`); nil converts in
+    /// this process (library use without the tool).
+    nonisolated(unsafe) public static var workerExecutable: String?
+
+    static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// True when the HDF5 signature is at offset 0, 512, 1024, 2048, … (a user block may precede it).
+    public static func hasSignature(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        var offset: UInt64 = 0
+        while offset < 1 << 20 {
+            guard (try? handle.seek(toOffset: offset)) != nil, let bytes = try? handle.read(upToCount: 8), bytes.count == 8 else { return false }
+            if [UInt8](bytes) == signature { return true }
+            offset = offset == 0 ? 512 : offset * 2
+        }
+        return false
+    }
+
+    /// Converts `path` into the safetensors file `output`, in a child process when ``workerExecutable`` is
+    /// set. Returns warnings (links not followed).
+    public static func convert(_ path: String, to output: String) throws -> [String] {
+        guard let worker = workerExecutable else { return try convertInProcess(path, to: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: worker)
+        process.arguments = ["__hdf5-worker", path, output]
+        let errors = Pipe(), out = Pipe()
+        process.standardError = errors
+        process.standardOutput = out
+        try process.run()
+        let stderrData = errors.fileHandleForReading.readDataToEndOfFile()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        if process.terminationReason == .uncaughtSignal {
+            throw FormatError(.hdf5(.readerCrashed("signal \(process.terminationStatus)")), file: path)
+        }
+        guard process.terminationStatus == 0 else {
+            if let failure = try? JSONDecoder().decode(WorkerFailure.self, from: stderrData) {
+                throw FormatError(.hdf5(failure.violation), file: path, tensor: failure.dataset)
+            }
+            throw FormatError(.hdf5(.readerCrashed("exit status \(process.terminationStatus): \(String(decoding: stderrData.prefix(300), as: UTF8.self))")), file: path)
+        }
+        return String(decoding: stdoutData, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// What the worker reports on stderr when it refuses a file.
+    public struct WorkerFailure: Codable, Sendable {
+        public let violation: HDF5Violation
+        public let dataset: String?
+        public init(violation: HDF5Violation, dataset: String?) {
+            self.violation = violation
+            self.dataset = dataset
+        }
+    }
+
+    struct Dataset {
+        let path: String
+        let name: String
+        let dtype: DType
+        let shape: [Int]
+        let readsOwnType: Bool
+    }
+
+    /// The conversion itself (what the worker runs).
+    public static func convertInProcess(_ path: String, to output: String) throws -> [String] {
+        mm1_h5_silence()
+        func fail(_ v: HDF5Violation, _ dataset: String? = nil) -> FormatError { FormatError(.hdf5(v), file: path, tensor: dataset) }
+        let file = H5Fopen(path, mm1_h5f_acc_rdonly(), mm1_h5p_default())
+        guard file >= 0 else {
+            throw fail(hasSignature(path) ? .truncated("libhdf5 cannot open it") : .notHDF5)
+        }
+        defer { H5Fclose(file) }
+
+        final class Links { var list: [(String, Int32)] = [] }
+        let links = Links()
+        let visited = mm1_h5_visit(file, { name, kind, context in
+            Unmanaged<Links>.fromOpaque(context!).takeUnretainedValue().list.append((String(cString: name!), kind))
+        }, Unmanaged.passUnretained(links).toOpaque())
+        guard visited >= 0 else { throw fail(.truncated("its groups cannot be walked")) }
+
+        var warnings: [String] = []
+        var datasets: [Dataset] = []
+        var space = statvfs()
+        let folder = (output as NSString).deletingLastPathComponent
+        let free: UInt64 = statvfs(folder, &space) == 0 ? UInt64(space.f_bavail) * UInt64(space.f_frsize) : .max
+        for (link, kind) in links.list {
+            guard kind == 0 else {
+                warnings.append("\(kind == 1 ? "soft" : "external") link \(link) is not followed")
+                continue
+            }
+            let dataset = H5Dopen2(file, link, mm1_h5p_default())
+            guard dataset >= 0 else { continue }  // a group
+            defer { H5Dclose(dataset) }
+            do {
+                datasets.append(try describe(dataset, path: link, free: free))
+            } catch let v as HDF5Violation {
+                throw fail(v, "/" + link)
+            }
+        }
+        let entries = try datasets.map { SafetensorsLayout.Entry(name: $0.name, dtype: $0.dtype, shape: try Shape($0.shape)) }
+        let writer = try SafetensorsWriter(path: output, layout: try SafetensorsLayout(entries: entries), overwrite: true)
+        let byName = Dictionary(uniqueKeysWithValues: datasets.map { ($0.name, $0) })
+        while let next = writer.nextTensor {
+            let d = byName[next.name]!
+            let dataset = H5Dopen2(file, d.path, mm1_h5p_default())
+            defer { H5Dclose(dataset) }
+            let fileType = H5Dget_type(dataset)
+            defer { H5Tclose(fileType) }
+            let memory = d.readsOwnType ? H5Tcopy(fileType) : H5Tget_native_type(fileType, H5T_DIR_DEFAULT)
+            defer { H5Tclose(memory) }
+            var status: herr_t = 0
+            try writer.write(next.name) { buffer in
+                if buffer.count > 0 { status = H5Dread(dataset, memory, mm1_h5s_all(), mm1_h5s_all(), mm1_h5p_default(), buffer.baseAddress) }
+            }
+            guard status >= 0 else { throw fail(.truncated("dataset \(d.path) cannot be read"), d.path) }
+        }
+        try writer.commit()
+        return warnings
+    }
+
+    /// Validates one dataset (storage, filters, dataspace, type, size) without reading it.
+    static func describe(_ dataset: hid_t, path: String, free: UInt64) throws -> Dataset {
+        let plist = H5Dget_create_plist(dataset)
+        defer { H5Pclose(plist) }
+        if H5Pget_layout(plist) == H5D_VIRTUAL { throw HDF5Violation.externalStorage("virtual dataset") }
+        if H5Pget_external_count(plist) > 0 { throw HDF5Violation.externalStorage("external storage") }
+        for i in 0..<max(0, H5Pget_nfilters(plist)) {
+            var flags: UInt32 = 0, count = 0
+            var values = [UInt32](repeating: 0, count: 16)
+            var name = [CChar](repeating: 0, count: 64)
+            var config: UInt32 = 0
+            let id = H5Pget_filter2(plist, UInt32(i), &flags, &count, &values, 64, &name, &config)
+            guard [H5Z_FILTER_DEFLATE, H5Z_FILTER_SHUFFLE, H5Z_FILTER_FLETCHER32].contains(id) else { throw HDF5Violation.pluginFilter(id) }
+        }
+        let space = H5Dget_space(dataset)
+        defer { H5Sclose(space) }
+        switch H5Sget_simple_extent_type(space) {
+        case H5S_NULL: throw HDF5Violation.unsupportedRank("null (no data)")
+        case H5S_SCALAR: throw HDF5Violation.unsupportedRank("scalar")
+        default: break
+        }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard (1...4).contains(rank) else { throw HDF5Violation.unsupportedRank("of rank \(rank)") }
+        var dims = [hsize_t](repeating: 0, count: rank)
+        H5Sget_simple_extent_dims(space, &dims, nil)
+        let type = H5Dget_type(dataset)
+        defer { H5Tclose(type) }
+        let size = H5Tget_size(type)
+        var dtype: DType
+        var own = false
+        switch H5Tget_class(type) {
+        case H5T_FLOAT:
+            var spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0
+            H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize)
+            switch (size, spos, epos, esize, mpos, msize) {
+            case (4, _, _, _, _, _): dtype = .f32
+            case (8, _, _, _, _, _): dtype = .f64
+            case (2, 15, 10, 5, 0, 10): dtype = .f16; own = true
+            case (2, 15, 7, 8, 0, 7): dtype = .bf16; own = true
+            default: throw HDF5Violation.unsupportedType("float of \(size) bytes with fields (\(spos), \(epos), \(esize), \(mpos), \(msize))")
+            }
+            if own && H5Tget_order(type) != H5T_ORDER_LE { throw HDF5Violation.unsupportedType("big-endian 16-bit float") }
+        case H5T_INTEGER:
+            let signed = H5Tget_sign(type) == H5T_SGN_2
+            switch (size, signed) {
+            case (1, true): dtype = .i8
+            case (1, false): dtype = .u8
+            case (2, true): dtype = .i16
+            case (2, false): dtype = taggedBF16(dataset) ? .bf16 : .u16
+            case (4, true): dtype = .i32
+            case (4, false): dtype = .u32
+            case (8, true): dtype = .i64
+            case (8, false): dtype = .u64
+            default: throw HDF5Violation.unsupportedType("integer of \(size) bytes")
+            }
+            if dtype == .bf16 { own = true }
+        case H5T_OPAQUE where size == 2 && taggedBF16(dataset):
+            dtype = .bf16
+            own = true
+        case let c:
+            let names: [H5T_class_t: String] = [H5T_COMPOUND: "compound (e.g. complex)", H5T_STRING: "string", H5T_ENUM: "enum",
+                                                H5T_OPAQUE: "opaque (untagged)", H5T_VLEN: "variable-length", H5T_ARRAY: "array",
+                                                H5T_REFERENCE: "reference", H5T_BITFIELD: "bitfield", H5T_TIME: "time"]
+            throw HDF5Violation.unsupportedType(names[c] ?? "class \(c.rawValue)")
+        }
+        var bytes = UInt64(dtype.byteWidth ?? 1)
+        for d in dims {
+            let (p, overflow) = bytes.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw HDF5Violation.tooLarge(bytes: .max, limit: free) }
+            bytes = p
+        }
+        guard bytes <= free else { throw HDF5Violation.tooLarge(bytes: bytes, limit: free) }
+        let name = path.split(separator: "/").joined(separator: ".")
+        return Dataset(path: path, name: name, dtype: dtype, shape: dims.map { Int($0) }, readsOwnType: own)
+    }
+
+    /// True when the dataset has a string attribute `dtype` equal to `bfloat16` (Keras 3's tag).
+    static func taggedBF16(_ dataset: hid_t) -> Bool {
+        guard H5Aexists(dataset, "dtype") > 0 else { return false }
+        let attribute = H5Aopen(dataset, "dtype", mm1_h5p_default())
+        guard attribute >= 0 else { return false }
+        defer { H5Aclose(attribute) }
+        let type = H5Aget_type(attribute)
+        defer { H5Tclose(type) }
+        guard H5Tget_class(type) == H5T_STRING else { return false }
+        if H5Tis_variable_str(type) > 0 {
+            var pointer: UnsafeMutablePointer<CChar>? = nil
+            guard H5Aread(attribute, type, &pointer) >= 0, let pointer else { return false }
+            defer { free(pointer) }
+            return String(cString: pointer) == "bfloat16"
+        }
+        let size = H5Tget_size(type)
+        guard size <= 256 else { return false }
+        var buffer = [CChar](repeating: 0, count: size + 1)
+        guard H5Aread(attribute, type, &buffer) >= 0 else { return false }
+        return String(cString: buffer).trimmingCharacters(in: .whitespaces) == "bfloat16"
+    }
+}
