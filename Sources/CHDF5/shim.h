@@ -32,4 +32,60 @@ static inline int mm1_h5_visit(hid_t file, mm1_h5_link_fn emit, void *context) {
     mm1_h5_visit_state state = { emit, context };
     return (int)H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, mm1_h5_visit_one, &state);
 }
+
+/// The strings of attribute `name` on `object` (variable- or fixed-length, scalar or 1-D), joined with NUL
+/// separators into a malloc'ed buffer the caller frees; `*count` is their number. Returns NULL when the
+/// attribute is missing; a non-string attribute (Keras writes an empty float64 array for a layer without
+/// weights) gives an empty list.
+static inline char *mm1_h5_read_strings(hid_t object, const char *name, int *count) {
+    *count = 0;
+    if (H5Aexists(object, name) <= 0) return NULL;
+    hid_t attribute = H5Aopen(object, name, H5P_DEFAULT);
+    if (attribute < 0) return NULL;
+    hid_t type = H5Aget_type(attribute), space = H5Aget_space(attribute);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    char *out = NULL;
+    if (H5Tget_class(type) != H5T_STRING || n <= 0 || n > (1 << 20)) {
+        out = (char *)calloc(1, 1);
+    } else if (H5Tis_variable_str(type) > 0) {
+        char **items = (char **)calloc((size_t)n, sizeof(char *));
+        hid_t memory = H5Tcopy(H5T_C_S1);
+        H5Tset_size(memory, H5T_VARIABLE);
+        H5Tset_cset(memory, H5Tget_cset(type));
+        if (items && H5Aread(attribute, memory, items) >= 0) {
+            size_t total = 1;
+            for (hssize_t i = 0; i < n; i++) total += (items[i] ? strlen(items[i]) : 0) + 1;
+            out = (char *)calloc(total, 1);
+            size_t at = 0;
+            for (hssize_t i = 0; i < n && out; i++) {
+                size_t len = items[i] ? strlen(items[i]) : 0;
+                if (len) memcpy(out + at, items[i], len);
+                at += len + 1;
+            }
+            *count = (int)n;
+            H5Dvlen_reclaim(memory, space, H5P_DEFAULT, items);
+        }
+        H5Tclose(memory);
+        free(items);
+    } else {
+        size_t size = H5Tget_size(type);
+        char *raw = (char *)calloc((size_t)n, size);
+        if (raw && size > 0 && size < (1 << 16) && H5Aread(attribute, type, raw) >= 0) {
+            out = (char *)calloc((size_t)n * (size + 1) + 1, 1);
+            size_t at = 0;
+            for (hssize_t i = 0; i < n && out; i++) {
+                size_t len = strnlen(raw + (size_t)i * size, size);  // NUL- or space-padded
+                while (len > 0 && raw[(size_t)i * size + len - 1] == ' ') len--;
+                memcpy(out + at, raw + (size_t)i * size, len);
+                at += len + 1;
+            }
+            *count = (int)n;
+        }
+        free(raw);
+    }
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Aclose(attribute);
+    return out ? out : (char *)calloc(1, 1);
+}
 #endif

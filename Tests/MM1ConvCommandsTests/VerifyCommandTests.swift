@@ -72,6 +72,17 @@ import Testing
         #expect(r.status == 0 && r.stdout.contains("PASS: all 14 stages"), "\(r.stdout)")
     }
 
+    @Test("the tiny model as an HDF5 file (read in the worker process) imports and passes verify against PyTorch's activations")
+    func hdf5Model() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let out = dir.file("h.mm1")
+        let imported = try CommandRunner.run(["import", Fixtures.path("hdf5/nested.h5"), "--preset", "tiny-dense", "--out", out])
+        #expect(imported.status == 0, "\(imported.stdout)\(imported.stderr)")
+        let r = try CommandRunner.run(["verify", out, "--reference", Fixtures.path("forward/cabs-dense/reference.safetensors")])
+        #expect(r.status == 0 && r.stdout.contains("PASS"), "\(r.stdout)")
+    }
+
     @Test("usage and input errors have their own statuses: 64 no mode, 66 missing file, 65 malformed reference")
     func errors() throws {
         let dir = try TemporaryDirectory()

@@ -29,6 +29,20 @@ import Testing
         if name == "nested.h5" { #expect(Set(infos.map(\.dtype)).isSuperset(of: [.f16, .f32, .f64])) }
     }
 
+    @Test("Keras 3 .weights.h5, Keras 2 save_weights and model.save layouts: layer.variable names, Dense kernels [out, in], convolutions OIHW",
+          arguments: ["keras3.weights.h5", "keras2-weights.h5", "keras2-model.h5"])
+    func kerasLayouts(_ name: String) throws {
+        let opened = try Checkpoint.open(Fixtures.path("hdf5/\(name)"))
+        let expected = try SafetensorsFile(path: Fixtures.path("hdf5/keras.expected.safetensors"))
+        #expect(opened.source.tensors.map(\.name).sorted() == expected.tensors.map(\.name).sorted())
+        for info in expected.tensors {
+            let got = try opened.source.view(named: info.name)
+            #expect(got.shape == info.shape, "\(name): \(info.name)")
+            #expect(try got.floats() == (try expected.view(named: info.name).floats()), "\(name): \(info.name)")
+        }
+        if name == "keras2-model.h5" { #expect(opened.warnings.contains { $0.contains("optimizer_weights") }) }
+    }
+
     @Test("the malformed HDF5 corpus: errors by category naming the dataset; links are not followed but warned about")
     func malformedCorpus() throws {
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("hdf5/malformed/MANIFEST.json"))) as! [String: Any]

@@ -75,10 +75,78 @@ public enum HDF5Input {
 
     struct Dataset {
         let path: String
-        let name: String
+        var name: String
         let dtype: DType
+        /// The shape in the file.
         let shape: [Int]
         let readsOwnType: Bool
+        /// Axis order of the presented tensor (Keras kernels), or nil when it is the file's.
+        var permutation: [Int]? = nil
+        var presentedShape: [Int] { permutation.map { $0.map { shape[$0] } } ?? shape }
+    }
+
+    /// A Keras weight: its tensor name (`layer.variable`) and whether it is a kernel to reorder
+    /// (Dense `[in, out]` → `[out, in]`, convolutions HWIO → OIHW).
+    struct KerasWeight {
+        let name: String
+        let isKernel: Bool
+    }
+
+    /// The variable names Keras 3 does not store, by layer class (the group name, snake_case).
+    static let keras3Variables: [String: [String]] = [
+        "dense": ["kernel", "bias"], "conv1d": ["kernel", "bias"], "conv2d": ["kernel", "bias"], "conv3d": ["kernel", "bias"],
+        "layer_normalization": ["gamma", "beta"], "batch_normalization": ["gamma", "beta", "moving_mean", "moving_variance"],
+        "embedding": ["embeddings"],
+    ]
+
+    static func strings(_ object: hid_t, _ attribute: String) -> [String]? {
+        var count: Int32 = 0
+        guard let raw = mm1_h5_read_strings(object, attribute, &count) else { return nil }
+        defer { free(raw) }
+        var out: [String] = [], at = raw
+        for _ in 0..<count {
+            let s = String(cString: at)
+            out.append(s)
+            at += s.utf8.count + 1
+        }
+        return out
+    }
+
+    /// The Keras layout of `file`, when it has one: dataset path → weight. Keras 2 (`save_weights` or
+    /// `model.save`): `layer_names` and each layer's `weight_names` attributes; Keras 3 (`.weights.h5`):
+    /// `…/layers/<class>/vars/<i>` with the layer's name as the `vars` group's `name` attribute.
+    static func kerasLayout(_ file: hid_t, links: [String]) -> [String: KerasWeight]? {
+        for base in ["", "model_weights/"] {
+            let group = base.isEmpty ? H5Gopen2(file, "/", mm1_h5p_default()) : H5Gopen2(file, String(base.dropLast()), mm1_h5p_default())
+            guard group >= 0 else { continue }
+            defer { H5Gclose(group) }
+            guard let layers = strings(group, "layer_names") else { continue }
+            var weights: [String: KerasWeight] = [:]
+            for layer in layers {
+                let g = H5Gopen2(file, base + layer, mm1_h5p_default())
+                guard g >= 0 else { continue }
+                defer { H5Gclose(g) }
+                for w in strings(g, "weight_names") ?? [] {
+                    let variable = String(w.split(separator: "/").last ?? Substring(w)).replacingOccurrences(of: ":0", with: "")
+                    weights[base + layer + "/" + w] = KerasWeight(name: "\(layer).\(variable)", isKernel: variable == "kernel")
+                }
+            }
+            return weights
+        }
+        var weights: [String: KerasWeight] = [:]
+        for link in links {
+            let parts = link.split(separator: "/").map(String.init)
+            guard parts.count >= 4, parts[parts.count - 2] == "vars", parts[parts.count - 4] == "layers", let index = Int(parts.last!) else { continue }
+            let varsPath = parts.dropLast().joined(separator: "/")
+            let group = H5Gopen2(file, varsPath, mm1_h5p_default())
+            guard group >= 0 else { continue }
+            defer { H5Gclose(group) }
+            let layer = strings(group, "name")?.first ?? parts[parts.count - 3]
+            let names = keras3Variables[parts[parts.count - 3]] ?? []
+            let variable = index < names.count ? names[index] : String(index)
+            weights[link] = KerasWeight(name: "\(layer).\(variable)", isKernel: variable == "kernel")
+        }
+        return weights.isEmpty ? nil : weights
     }
 
     /// The conversion itself (what the worker runs).
@@ -100,6 +168,7 @@ public enum HDF5Input {
 
         var warnings: [String] = []
         var datasets: [Dataset] = []
+        let keras = kerasLayout(file, links: links.list.map(\.0))
         var space = statvfs()
         let folder = (output as NSString).deletingLastPathComponent
         let free: UInt64 = statvfs(folder, &space) == 0 ? UInt64(space.f_bavail) * UInt64(space.f_frsize) : .max
@@ -111,13 +180,27 @@ public enum HDF5Input {
             let dataset = H5Dopen2(file, link, mm1_h5p_default())
             guard dataset >= 0 else { continue }  // a group
             defer { H5Dclose(dataset) }
+            var weight: KerasWeight? = nil
+            if let keras {
+                guard let w = keras[link] else {
+                    warnings.append("dataset \(link) is not a weight of the Keras layout (layer_names / layers/…/vars): skipped")
+                    continue
+                }
+                weight = w
+            }
             do {
-                datasets.append(try describe(dataset, path: link, free: free))
+                var d = try describe(dataset, path: link, free: free)
+                if let weight {
+                    d.name = weight.name
+                    if weight.isKernel, d.shape.count == 2 { d.permutation = [1, 0] }
+                    if weight.isKernel, d.shape.count == 4 { d.permutation = [3, 2, 0, 1] }
+                }
+                datasets.append(d)
             } catch let v as HDF5Violation {
                 throw fail(v, "/" + link)
             }
         }
-        let entries = try datasets.map { SafetensorsLayout.Entry(name: $0.name, dtype: $0.dtype, shape: try Shape($0.shape)) }
+        let entries = try datasets.map { SafetensorsLayout.Entry(name: $0.name, dtype: $0.dtype, shape: try Shape($0.presentedShape)) }
         let writer = try SafetensorsWriter(path: output, layout: try SafetensorsLayout(entries: entries), overwrite: true)
         let byName = Dictionary(uniqueKeysWithValues: datasets.map { ($0.name, $0) })
         while let next = writer.nextTensor {
@@ -130,12 +213,41 @@ public enum HDF5Input {
             defer { H5Tclose(memory) }
             var status: herr_t = 0
             try writer.write(next.name) { buffer in
-                if buffer.count > 0 { status = H5Dread(dataset, memory, mm1_h5s_all(), mm1_h5s_all(), mm1_h5p_default(), buffer.baseAddress) }
+                guard buffer.count > 0 else { return }
+                guard let permutation = d.permutation else {
+                    status = H5Dread(dataset, memory, mm1_h5s_all(), mm1_h5s_all(), mm1_h5p_default(), buffer.baseAddress)
+                    return
+                }
+                let temporary = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 64)
+                defer { temporary.deallocate() }
+                status = H5Dread(dataset, memory, mm1_h5s_all(), mm1_h5s_all(), mm1_h5p_default(), temporary.baseAddress)
+                permute(UnsafeRawBufferPointer(temporary), shape: d.shape, permutation, width: d.dtype.byteWidth!, into: buffer)
             }
             guard status >= 0 else { throw fail(.truncated("dataset \(d.path) cannot be read"), d.path) }
         }
         try writer.commit()
         return warnings
+    }
+
+    /// Copies a row-major tensor of `shape` into `destination` with its axes in `permutation` order.
+    static func permute(_ source: UnsafeRawBufferPointer, shape: [Int], _ permutation: [Int], width: Int, into destination: UnsafeMutableRawBufferPointer) {
+        let rank = shape.count
+        var strides = [Int](repeating: 1, count: rank)
+        for i in stride(from: rank - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] }
+        let outShape = permutation.map { shape[$0] }, outStrides = permutation.map { strides[$0] }
+        var index = [Int](repeating: 0, count: rank)
+        for o in 0..<(source.count / width) {
+            var s = 0
+            for k in 0..<rank { s += index[k] * outStrides[k] }
+            (destination.baseAddress! + o * width).copyMemory(from: source.baseAddress! + s * width, byteCount: width)
+            var k = rank - 1
+            while k >= 0 {
+                index[k] += 1
+                if index[k] < outShape[k] { break }
+                index[k] = 0
+                k -= 1
+            }
+        }
     }
 
     /// Validates one dataset (storage, filters, dataspace, type, size) without reading it.
