@@ -128,3 +128,22 @@ import Testing
         }
     }
 }
+
+/// The Q8_0 / Q4_0 quantizers against the blocks gguf-py (bit-exact with ggml's reference quantizers)
+/// made of the same rows: Gaussian, outliers, zeros, a constant row, magnitude ties of both signs,
+/// scales beyond f16 and subnormal ones (Tests/Fixtures/generate_gguf_quant.py).
+@Suite struct GGUFQuantizerTests {
+    @Test("Q8_0 and Q4_0 blocks equal gguf.quants.quantize byte for byte", arguments: ["q8_0", "q4_0"])
+    func matchesGGUFPy(_ kind: String) throws {
+        let file = try SafetensorsFile(path: Fixtures.path("gguf/quantize.safetensors"))
+        let source = try file.view(named: "source").floats()
+        let expected = try file.view(named: kind).withUnsafeBytes { Array($0) }
+        var ours = [UInt8](repeating: 0, count: expected.count)
+        source.withUnsafeBufferPointer { x in
+            ours.withUnsafeMutableBytes { out in
+                if kind == "q8_0" { GGUFQuantizer.quantizeQ8_0(x, into: out) } else { GGUFQuantizer.quantizeQ4_0(x, into: out) }
+            }
+        }
+        #expect(ours == expected, "first difference at byte \(zip(ours, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+    }
+}
