@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= /opt/mm1py
 PY := $(VENV)/bin/python
 APT_PACKAGES := libhdf5-dev libzstd-dev libopenblas-dev pkg-config
-PIP_PACKAGES := numpy safetensors ml_dtypes jsonschema
+PIP_PACKAGES := numpy safetensors ml_dtypes jsonschema gguf
 INTEROP_DIR ?= $(CURDIR)/.build/interop
 
 .PHONY: setup sample test swift-test interop fixtures bench
@@ -16,7 +16,7 @@ setup:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi; fi
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	@$(PY) -c "import numpy, safetensors, ml_dtypes, jsonschema" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
+	@$(PY) -c "import numpy, safetensors, ml_dtypes, jsonschema, gguf" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
 
 ## The main job on the bundled sample: import the tiny MM1 checkpoint (Honeybee layout) as an MM1 package,
 ## then prove it computes what PyTorch computed, stage by stage.
@@ -31,6 +31,7 @@ test: setup
 	MM1_INTEROP_DIR=$(INTEROP_DIR) swift test
 	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)/safetensors
 	$(PY) Tests/Interop/check_schemas.py $(INTEROP_DIR)
+	$(PY) Tests/Interop/check_gguf.py $(INTEROP_DIR)
 
 ## Regenerate golden fixtures and the samples (needs torch, transformers, timm, open_clip and apple/ml-aim's
 ## sources in AIM_SRC, see generate_aim.py; not part of the tests).

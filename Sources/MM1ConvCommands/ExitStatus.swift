@@ -30,7 +30,7 @@ public enum ExitStatus {
         case is FormatError, is ConversionError, is TensorLookupError, is ImportError, is ConfigError, is DecodingError: dataError
         case let e as PackageError: e.reason == .noManifest ? noInput : dataError
         case is ValidationFailure: usage
-        case is ReferenceError: dataError
+        case is ReferenceError, is GGUFExport.ExportError: dataError
         case let e as FileSystemError: e.isMissingFile ? noInput : ioError
         case let e as OutputError:
             if case .exists = e { cannotCreate } else { software }

@@ -83,6 +83,19 @@ import Testing
         #expect(r.status == 0 && r.stdout.contains("PASS"), "\(r.stdout)")
     }
 
+    @Test("export --format gguf: writes PKG-TYPE.gguf beside the package, refuses to overwrite (73), rejects unknown types (64)")
+    func exportGGUF() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let package = try Self.samplePackage(dir)
+        let r = try CommandRunner.run(["export", package, "--format", "gguf", "--type", "q4_0"])
+        #expect(r.status == 0 && r.stdout.contains("wrote \(dir.file("tiny-q4_0.gguf"))"), "\(r.stdout)\(r.stderr)")
+        let inspect = try CommandRunner.run(["inspect", dir.file("tiny-q4_0.gguf")])
+        #expect(inspect.stdout.contains("blk.0.attn_q.weight") && inspect.stdout.contains("Q4_0"))
+        #expect(try CommandRunner.run(["export", package, "--type", "q4_0"]).status == 73)
+        #expect(try CommandRunner.run(["export", package, "--type", "q3_k"]).status == 64)
+    }
+
     @Test("usage and input errors have their own statuses: 64 no mode, 66 missing file, 65 malformed reference")
     func errors() throws {
         let dir = try TemporaryDirectory()

@@ -48,3 +48,52 @@ import Testing
         #expect(throws: ConfigError.self) { try GGUFConfig.language(from: gguf) }
     }
 }
+
+/// `export --format gguf` read back: by mm1conv's own reader and mapping (here) and by gguf-py
+/// (Tests/Interop/check_gguf.py, on the files this suite leaves in MM1_INTEROP_DIR).
+@Suite struct GGUFExportTests {
+    static func samplePackage(_ dir: TemporaryDirectory) throws -> MM1Package {
+        let sample = Fixtures.root.appendingPathComponent("Samples/tiny-mm1").path
+        let config = try HFConfig.read(Data(contentsOf: URL(fileURLWithPath: "\(sample)/config.json")), file: "config.json").config
+        try Importer().run(try Checkpoint.open(sample), config: config, to: dir.file("tiny.mm1"))
+        return try MM1Package.open(dir.file("tiny.mm1"))
+    }
+
+    @Test("export then import gives the package's decoder back: exactly for F32/F16, as quantize→dequantize for Q8_0/Q4_0",
+          arguments: GGUFExport.TensorType.allCases)
+    func roundTrip(_ type: GGUFExport.TensorType) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let package = try Self.samplePackage(dir)
+        let path = dir.file("tiny-\(type.rawValue).gguf")
+        _ = try GGUFExport.export(package, type: type, to: path)
+        if let interop = ProcessInfo.processInfo.environment["MM1_INTEROP_DIR"], !interop.isEmpty {
+            try FileManager.default.createDirectory(atPath: "\(interop)/gguf", withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: "\(interop)/gguf/tiny-\(type.rawValue).gguf")
+            try FileManager.default.copyItem(atPath: path, toPath: "\(interop)/gguf/tiny-\(type.rawValue).gguf")
+        }
+        let gguf = try GGUFFile(path: path)
+        let (language, _) = try GGUFConfig.language(from: gguf)
+        var want = package.manifest.config.language
+        want.imageTokenID = language.imageTokenID
+        #expect(language == want)
+        let plan = try MappingPlan(tensors: gguf.tensors, config: package.manifest.config, dialects: BuiltinDialects.all)
+        let assigned = plan.assignments.filter { $0.spec.component == .language }
+        #expect(assigned.count == package.model.specs.filter { $0.component == .language }.count && plan.report.unmapped.isEmpty)
+        for a in assigned {
+            var got = [Float](repeating: .nan, count: a.spec.shape.elementCount)
+            let views = try a.sources.map { try gguf.view(named: $0.name) }
+            try got.withUnsafeMutableBytes { try Materializer.fill(a, views: views, as: .f32, into: $0) }
+            var want = try package.view(named: a.spec.name).floats()
+            let stored = gguf.ggufTensor(named: a.sources[0].name)!.type
+            if stored == .q8_0 || stored == .q4_0 {
+                var blocks = [UInt8](repeating: 0, count: want.count / 32 * stored.blockBytes)
+                want.withUnsafeBufferPointer { x in
+                    blocks.withUnsafeMutableBytes { stored == .q8_0 ? GGUFQuantizer.quantizeQ8_0(x, into: $0) : GGUFQuantizer.quantizeQ4_0(x, into: $0) }
+                }
+                want.withUnsafeMutableBufferPointer { out in blocks.withUnsafeBytes { GGUFDequantizer.dequantize(stored, $0, into: out) } }
+            }
+            #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(a.spec.name) stored as \(stored)")
+        }
+    }
+}
