@@ -17,7 +17,7 @@ struct Verify: ParsableCommand {
             logits KL divergence per token and top-1 agreement; pass/fail only when --tolerance is given.
             """)
 
-    @Argument(help: "The MM1 package to run.")
+    @Argument(help: "The MM1 package to run (or, with --integrity, to check).")
     var package: String
 
     @Option(help: "A reference-activations safetensors file (inputs and expected stages).")
@@ -35,16 +35,21 @@ struct Verify: ParsableCommand {
     @Flag(help: "With --against: feed every block of OTHER the input PKG's block received, and drop each block's pages after use.")
     var layerwise = false
 
+    @Flag(help: "Recompute the SHA-256 of every shard and tensor and name every one that changed since the package was written.")
+    var integrity = false
+
     @Flag(help: "Print machine-readable JSON instead of a table.")
     var json = false
 
     func validate() throws {
-        if reference == nil && against == nil { throw ValidationError("give --reference REF or --against OTHER") }
+        if integrity && (reference != nil || against != nil) { throw ValidationError("--integrity checks PKG's bytes alone: run it without --reference/--against") }
+        if !integrity && reference == nil && against == nil { throw ValidationError("give --reference REF, --against OTHER or --integrity") }
         if layerwise && against == nil { throw ValidationError("--layerwise compares two models: it needs --against OTHER") }
         if let tolerance, !(tolerance >= 0) { throw ValidationError("--tolerance must be a number ≥ 0") }
     }
 
     func run() throws {
+        if integrity { return try checkIntegrity() }
         try reportingErrors {
             let first = try MM1Package.open(package)
             let weights = ViewWeights(releasingPages: layerwise)
@@ -72,6 +77,24 @@ struct Verify: ParsableCommand {
                 print(Self.table(report, title: source), terminator: "", to: &out)
             }
             if !report.passed { throw ExitCode(ExitStatus.verificationFailed) }
+        }
+    }
+
+    func checkIntegrity() throws {
+        try reportingErrors {
+            let report = try PackageIntegrity.check(package)
+            var out = FileHandleStream.standardOutput
+            if json {
+                print(try StableJSON.text(report), to: &out)
+            } else {
+                for t in report.corruptedTensors { print("CORRUPTED tensor \(t)", to: &out) }
+                for s in report.damagedHeaders { print("CORRUPTED shard \(s): header or padding bytes changed (its tensors are intact)", to: &out) }
+                for s in report.corruptedShards where !report.damagedHeaders.contains(s) { print("CORRUPTED shard \(s)", to: &out) }
+                print(report.intact
+                      ? "INTACT: \(report.shardsChecked) shards, \(report.tensorsChecked) tensors, \(report.bytesChecked) bytes match the manifest's SHA-256"
+                      : "FAIL: \(report.corruptedTensors.count) tensors and \(report.corruptedShards.count) shards differ from the manifest", to: &out)
+            }
+            if !report.intact { throw ExitCode(ExitStatus.verificationFailed) }
         }
     }
 

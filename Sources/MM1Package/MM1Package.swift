@@ -26,23 +26,7 @@ public final class MM1Package: TensorSource, @unchecked Sendable {
     init(path: String) throws {
         self.path = path
         func fail(_ r: PackageError.Reason) -> PackageError { PackageError(path: path, reason: r) }
-        let manifestPath = "\(path)/\(PackageManifest.fileName)"
-        guard FileManager.default.fileExists(atPath: manifestPath) else { throw fail(.noManifest) }
-        let file = try MappedFile(path: manifestPath)
-        guard file.size <= 256 << 20 else { throw fail(.invalidManifest("larger than 256 MiB")) }
-        // Strict pass first: duplicate keys and non-integers are refused before Codable sees the file.
-        let strict = withExtendedLifetime(file) { Result { () throws(JSONError) in try StrictJSONParser().parse(file.bytes) } }
-        if case .failure(let e) = strict { throw fail(.invalidManifest(e.description)) }
-        let manifest: PackageManifest
-        do {
-            manifest = try JSONDecoder().decode(PackageManifest.self, from: Data(file.bytes))
-        } catch let error as DecodingError {
-            throw fail(.invalidManifest(ConfigError(decoding: error, file: nil).description))
-        }
-        guard manifest.format == PackageManifest.formatName, manifest.formatVersion == PackageManifest.currentVersion else {
-            throw fail(.unsupportedVersion(format: manifest.format, version: manifest.formatVersion))
-        }
-        do { try manifest.config.validate() } catch { throw fail(.invalidManifest("config: \(error)")) }
+        let manifest = try PackageManifest.read(package: path)
         self.manifest = manifest
 
         var files: [String: SafetensorsFile] = [:]

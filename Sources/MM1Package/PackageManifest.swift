@@ -1,3 +1,5 @@
+import Foundation
+import MM1Formats
 import MM1Graph
 import MM1Tensor
 
@@ -7,6 +9,31 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     public static let formatName = "mm1conv-package"
     public static let currentVersion = 1
     public static let fileName = "mm1.json"
+
+    /// Reads and checks the manifest of the package at `path`: strict JSON (duplicate keys, non-integers
+    /// refused), the format name and version, and the config.
+    /// - Throws: ``PackageError`` (`.noManifest` when the folder has none: an incomplete package).
+    public static func read(package path: String) throws -> PackageManifest {
+        func fail(_ r: PackageError.Reason) -> PackageError { PackageError(path: path, reason: r) }
+        let manifestPath = "\(path)/\(fileName)"
+        guard FileManager.default.fileExists(atPath: manifestPath) else { throw fail(.noManifest) }
+        let file = try MappedFile(path: manifestPath)
+        guard file.size <= 256 << 20 else { throw fail(.invalidManifest("larger than 256 MiB")) }
+        // Strict pass first: duplicate keys and non-integers are refused before Codable sees the file.
+        let strict = withExtendedLifetime(file) { Result { () throws(JSONError) in try StrictJSONParser().parse(file.bytes) } }
+        if case .failure(let e) = strict { throw fail(.invalidManifest(e.description)) }
+        let manifest: PackageManifest
+        do {
+            manifest = try JSONDecoder().decode(PackageManifest.self, from: Data(file.bytes))
+        } catch let error as DecodingError {
+            throw fail(.invalidManifest(ConfigError(decoding: error, file: nil).description))
+        }
+        guard manifest.format == formatName, manifest.formatVersion == currentVersion else {
+            throw fail(.unsupportedVersion(format: manifest.format, version: manifest.formatVersion))
+        }
+        do { try manifest.config.validate() } catch { throw fail(.invalidManifest("config: \(error)")) }
+        return manifest
+    }
 
     public struct Tensor: Codable, Sendable, Equatable {
         public var dtype: DType
