@@ -43,27 +43,33 @@ public enum BLAS {
     /// General single-precision product on row-major matrices with explicit leading dimensions:
     /// `c = alpha · op(a) · op(b) + beta · c`, `op(a)` is `m×k`, `op(b)` is `k×n`, `c` is `m×n`.
     /// `transposeB` reads `b` as `[n×k]` (a linear layer's `out × in` weight), so `x · Wᵀ` needs no copy.
+    /// With `bias` (n values), C starts as the bias in every row and the product is added to it.
     /// Large products are split over the cores unless `split` is false (callers that already run
     /// products in parallel). Call ``prepare()`` once before the first product.
     public static func gemm(
         _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
         _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
-        split: Bool = true
+        bias: UnsafePointer<Float>? = nil, split: Bool = true
     ) {
         #if canImport(Accelerate)
+        if let bias { for r in 0..<m { (c + r * ldc).update(from: bias, count: n) } }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), bias == nil ? beta : 1, c, Int32(ldc))
         #else
         precondition(loaded == nil, "BLAS.prepare() was not called or failed")
         // Split the output columns (the weight's rows) over the cores, in multiples of 64; each part
         // is one single-threaded OpenBLAS call on disjoint columns of `c`.
         let threads = ProcessorCount.active
         let parts = split && m * n * k >= 1 << 22 ? min(threads, max(1, n / 64)) : 1
-        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        nonisolated(unsafe) let (a, b, c, bias) = (a, b, c, bias)
         let call: @Sendable (Range<Int>) -> Void = { columns in
             let bPart = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+            // With a bias, each part starts its columns of C as the bias and adds the product (beta 1).
+            if let bias {
+                for r in 0..<m { (c + r * ldc + columns.lowerBound).update(from: bias + columns.lowerBound, count: columns.count) }
+            }
             mm1_openblas_sgemm(0, transposeB ? 1 : 0, Int32(m), Int32(columns.count), Int32(k), alpha, a, Int32(lda),
-                               bPart, Int32(ldb), beta, c + columns.lowerBound, Int32(ldc))
+                               bPart, Int32(ldb), bias == nil ? beta : 1, c + columns.lowerBound, Int32(ldc))
         }
         if parts <= 1 { return call(0..<n) }
         let chunk = (n + parts - 1) / parts

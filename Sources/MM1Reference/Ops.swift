@@ -32,14 +32,10 @@ enum Ops {
         var y = Matrix(uninitializedRows: x.rows, cols: weight.rows)
         x.values.withUnsafeBufferPointer { a in
             y.values.withUnsafeMutableBufferPointer { c in
-                // With a bias, C starts as the bias rows and the product is added (beta 1): one pass
-                // over C instead of BLAS zeroing it and a second pass adding the bias.
-                if let bias {
-                    let row = UnsafeBufferPointer(start: bias.pointer, count: bias.count)
-                    for r in 0..<x.rows { UnsafeMutableBufferPointer(rebasing: c[(r * y.cols)..<((r + 1) * y.cols)]).update(fromContentsOf: row) }
-                }
+                // With a bias, C starts as the bias rows and the product is added (beta 1), in each
+                // thread's columns: one pass over C instead of BLAS zeroing it and a second adding the bias.
                 BLAS.gemm(a.baseAddress!, lda: x.cols, weight.pointer, ldb: weight.cols, transposeB: true,
-                          c.baseAddress!, ldc: y.cols, m: x.rows, n: weight.rows, k: x.cols, beta: bias == nil ? 0 : 1)
+                          c.baseAddress!, ldc: y.cols, m: x.rows, n: weight.rows, k: x.cols, bias: bias?.pointer)
             }
         }
         return y

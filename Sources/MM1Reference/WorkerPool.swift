@@ -78,7 +78,7 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins < 20_000 { spinHint(); continue }
+                if spins < 200_000 { spinHint(); continue }
                 condition.lock()
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
