@@ -75,15 +75,24 @@ struct Rotary {
     func apply(_ x: inout Matrix) {
         let d = headDim, half = d / 2, heads = x.cols / d
         precondition(x.cols == heads * d && cos.count >= x.rows * half)
+        let cols = x.cols
         x.values.withUnsafeMutableBufferPointer { p in
-            for t in 0..<x.rows {
-                for h in 0..<heads {
-                    let v = p.baseAddress! + t * x.cols + h * d
-                    for j in 0..<half {
-                        let c = cos[t * half + j], s = sin[t * half + j]
-                        let a = v[j], b = v[j + half]
-                        v[j] = a * c - b * s
-                        v[j + half] = b * c + a * s
+            guard let base = p.baseAddress else { return }
+            cos.withUnsafeBufferPointer { cosBuffer in
+                sin.withUnsafeBufferPointer { sinBuffer in
+                    let (cp, sp) = (cosBuffer.baseAddress!, sinBuffer.baseAddress!)
+                    Parallel.forEachRange(x.rows, costPerItem: cols * 4) { rows in
+                        for t in rows {
+                            for h in 0..<heads {
+                                let v = base + t * cols + h * d
+                                for j in 0..<half {
+                                    let c = cp[t * half + j], s = sp[t * half + j]
+                                    let a = v[j], b = v[j + half]
+                                    v[j] = a * c - b * s
+                                    v[j + half] = b * c + a * s
+                                }
+                            }
+                        }
                     }
                 }
             }

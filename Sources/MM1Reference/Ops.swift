@@ -46,7 +46,10 @@ enum Ops {
         precondition(x.rows == y.rows && x.cols == y.cols)
         x.values.withUnsafeMutableBufferPointer { a in
             y.values.withUnsafeBufferPointer { b in
-                for i in 0..<a.count { a[i] += b[i] }
+                guard let pa = a.baseAddress, let pb = b.baseAddress else { return }
+                Parallel.forEachRange(a.count, minimumWork: 1 << 17) { range in
+                    for i in range { pa[i] += pb[i] }
+                }
             }
         }
     }
