@@ -33,7 +33,10 @@ public enum ExitStatus {
         case is ReferenceError, is GGUFExport.ExportError: dataError
         case let e as FileSystemError: e.isMissingFile ? noInput : ioError
         case let e as OutputError:
-            if case .exists = e { cannotCreate } else { software }
+            switch e {
+            case .exists, .busy: cannotCreate
+            default: software
+            }
         case let e as CocoaError: e.code == .fileNoSuchFile || e.code == .fileReadNoSuchFile ? noInput : ioError
         default: software
         }

@@ -22,6 +22,7 @@ public struct MM1Conv: ParsableCommand {
     /// this executable.
     public static func prepareProcess() {
         HDF5Input.workerExecutable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        TemporaryPaths.installSignalHandlers()
     }
 
     static var versionText: String {

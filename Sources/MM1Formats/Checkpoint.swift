@@ -77,6 +77,7 @@ public enum Checkpoint {
         guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw FileSystemError(path: NSTemporaryDirectory(), operation: "mkdtemp", code: errno)
         }
+        TemporaryPaths.register(folder)
         let inner = folder + "/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".safetensors"
         defer { ZstdInput.discard(inner) }
         let warnings = try HDF5Input.convert(path, to: inner)

@@ -116,13 +116,17 @@ extension PackageManifest {
 final class StagingFolder {
     let path: String
     private var moved = false
+    /// Held from creation to the rename: a second writer of the same destination fails meanwhile.
+    private let lock: OutputLock
 
     init(beside destination: String) throws {
         let url = URL(fileURLWithPath: destination)
         let parent = url.deletingLastPathComponent().path
         path = "\(parent)/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        lock = try OutputLock(for: destination)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        TemporaryPaths.register(path)
     }
 
     /// Renames the folder to `destination`; an existing destination is replaced only with `overwrite`.
@@ -142,6 +146,7 @@ final class StagingFolder {
 
     deinit {
         if !moved { try? FileManager.default.removeItem(atPath: path) }
+        TemporaryPaths.unregister(path)
     }
 }
 

@@ -54,6 +54,7 @@ public final class AtomicFile {
         guard descriptor >= 0 else { throw FileSystemError(path: candidate, operation: "create", code: errno) }
         self.fd = descriptor
         self.temporaryPath = candidate
+        TemporaryPaths.register(candidate)
         buffer.reserveCapacity(bufferLimit)
     }
 
@@ -111,6 +112,7 @@ public final class AtomicFile {
             unlink(temporaryPath)
         }
         committed = true
+        TemporaryPaths.unregister(temporaryPath)
         Self.syncFolder(of: path)
     }
 
@@ -126,6 +128,9 @@ public final class AtomicFile {
 
     deinit {
         if fd >= 0 { close(fd) }
-        if !committed { unlink(temporaryPath) }
+        if !committed {
+            unlink(temporaryPath)
+            TemporaryPaths.unregister(temporaryPath)
+        }
     }
 }

@@ -14,6 +14,8 @@ public enum OutputError: Error, Sendable, Equatable, CustomStringConvertible {
     case incomplete(missing: [String])
     /// A shape whose byte size overflows or does not fill whole bytes.
     case unrepresentable(tensor: String)
+    /// Another live mm1conv process is writing the same output.
+    case busy(path: String, pid: Int32?)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum OutputError: Error, Sendable, Equatable, CustomStringConvertible {
         case .byteCountMismatch(let t, let e, let g): "tensor '\(t)' needs \(e) bytes, got \(g)"
         case .incomplete(let m): "output finished with \(m.count) tensors unwritten (first: \(m.first ?? ""))"
         case .unrepresentable(let t): "tensor '\(t)' has a size that cannot be stored"
+        case .busy(let p, let pid): "\(p) is being written by another mm1conv process" + (pid.map { " (pid \($0))" } ?? "") + "; wait for it or choose another path"
         }
     }
 }

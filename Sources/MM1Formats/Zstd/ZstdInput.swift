@@ -38,6 +38,7 @@ public enum ZstdInput {
         guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw FileSystemError(path: NSTemporaryDirectory(), operation: "mkdtemp", code: errno)
         }
+        TemporaryPaths.register(folder)
         let output = folder + "/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         let fd = open(output, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw FileSystemError(path: output, operation: "create", code: errno) }
@@ -103,7 +104,9 @@ public enum ZstdInput {
     /// Removes a file made by ``decompress(_:)`` and its private folder.
     public static func discard(_ path: String) {
         unlink(path)
-        rmdir((path as NSString).deletingLastPathComponent)
+        let folder = (path as NSString).deletingLastPathComponent
+        rmdir(folder)
+        TemporaryPaths.unregister(folder)
     }
 }
 

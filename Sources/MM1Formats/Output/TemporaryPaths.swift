@@ -1,0 +1,82 @@
+import Foundation
+import MM1Tensor
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Every temporary file or folder this process is writing (staging folders, atomic files' temporary
+/// names, output locks, decompressed copies), so that an interrupted run (SIGINT, SIGTERM) removes them
+/// before it exits: nothing half-written is left behind. A killed run (SIGKILL) cannot clean up; its
+/// leftovers carry `.tmp-PID-` names and never sit at a final path.
+public enum TemporaryPaths {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var paths: Set<String> = []
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+
+    /// Records `path` for removal on interruption.
+    public static func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+
+    /// Forgets `path` (it was renamed into place or removed).
+    public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+
+    /// Removes every registered path now.
+    public static func removeAll() {
+        let all = lock.withLock { () -> Set<String> in defer { paths.removeAll() }; return paths }
+        for path in all { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Installs the handlers: on SIGINT or SIGTERM, remove the registered paths and exit with 128 + the
+    /// signal; SIGXFSZ (a file-size limit) is ignored so that the write fails with an error mm1conv reports.
+    public static func installSignalHandlers() {
+        signal(SIGXFSZ, SIG_IGN)
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global(qos: .userInteractive))
+            source.setEventHandler {
+                removeAll()
+                FileHandle.standardError.write("interrupted: temporary files removed\n".data(using: .utf8)!)
+                exit(128 + number)
+            }
+            source.resume()
+            lock.withLock { sources.append(source) }
+        }
+    }
+}
+
+/// An exclusive claim on an output path while it is being written: the file `.NAME.lock` beside it,
+/// created atomically and holding the writer's PID. A second writer fails while the first lives; a lock
+/// left by a killed process (its PID gone) is taken over.
+public final class OutputLock {
+    public let path: String
+
+    /// Claims `destination`.
+    /// - Throws: ``OutputError/busy(path:pid:)`` when another live process holds it.
+    public init(for destination: String) throws {
+        let url = URL(fileURLWithPath: destination)
+        path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".lock"
+        for _ in 0..<2 {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                let pid = Array("\(getpid())\n".utf8)
+                _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                close(fd)
+                TemporaryPaths.register(path)
+                return
+            }
+            guard errno == EEXIST else { throw FileSystemError(path: path, operation: "create", code: errno) }
+            let owner = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if let owner, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
+                throw OutputError.busy(path: destination, pid: owner)
+            }
+            unlink(path)  // stale: its writer is gone
+        }
+        throw OutputError.busy(path: destination, pid: nil)
+    }
+
+    deinit {
+        unlink(path)
+        TemporaryPaths.unregister(path)
+    }
+}
