@@ -3,6 +3,7 @@ import Accelerate
 #else
 import COpenBLAS
 import Dispatch
+import Glibc
 #endif
 import MM1Tensor
 
@@ -60,13 +61,14 @@ public enum BLAS {
         // Split the output columns (the weight's rows) over the cores, in multiples of 64; each part
         // is one single-threaded OpenBLAS call on disjoint columns of `c`.
         let threads = ProcessorCount.active
-        let parts = split && m * n * k >= 1 << 22 ? min(threads, max(1, n / 64)) : 1
+        let parts = split && m * n * k >= 1 << 22 ? min(threads * 2, max(1, n / 128)) : 1
         nonisolated(unsafe) let (a, b, c, bias) = (a, b, c, bias)
         let call: @Sendable (Range<Int>) -> Void = { columns in
             let bPart = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
             // With a bias, each part starts its columns of C as the bias and adds the product (beta 1).
             if let bias {
-                for r in 0..<m { (c + r * ldc + columns.lowerBound).update(from: bias + columns.lowerBound, count: columns.count) }
+                let bytes = columns.count * MemoryLayout<Float>.stride
+                for r in 0..<m { memcpy(c + r * ldc + columns.lowerBound, bias + columns.lowerBound, bytes) }
             }
             mm1_openblas_sgemm(0, transposeB ? 1 : 0, Int32(m), Int32(columns.count), Int32(k), alpha, a, Int32(lda),
                                bPart, Int32(ldb), bias == nil ? beta : 1, c + columns.lowerBound, Int32(ldc))

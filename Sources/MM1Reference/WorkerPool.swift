@@ -12,16 +12,16 @@ final class WorkerPool: @unchecked Sendable {
 
     let threads: Int
     private let generation = Atomic<Int>(0)
-    /// `generation << 32 | next unclaimed iteration`: a worker late for one job can never claim an
-    /// iteration of the next.
+    /// `generation << 40 | iteration count << 20 | next unclaimed iteration`, in one word: a worker late
+    /// for one job can never claim an iteration of the next, nor read the next job's count as its own.
     private let ticket = Atomic<Int>(0)
+    private static let field = (1 << 20) - 1
     private let finished = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
     private let condition = NSCondition()
     // Written by the caller before `generation` is bumped, read by workers after they see the bump.
     private nonisolated(unsafe) var job: ((Int) -> Void)?
-    private nonisolated(unsafe) var iterations = 0
 
     private init(threads: Int) {
         self.threads = max(1, threads)
@@ -35,16 +35,15 @@ final class WorkerPool: @unchecked Sendable {
     /// Calls `body(i)` for every `i` in `0..<count`, on the caller and the workers; returns when all
     /// are done. A call made while the pool is already running a job (a nested region) runs serially.
     func run(_ count: Int, _ body: @escaping (Int) -> Void) {
-        guard threads > 1, count > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+        guard threads > 1, count > 1, count <= Self.field, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             for i in 0..<count { body(i) }
             return
         }
         do {
             job = body
-            iterations = count
             finished.store(0, ordering: .relaxed)
-            let g = (generation.load(ordering: .relaxed) + 1) & 0x7FFF_FFFF
-            ticket.store(g << 32, ordering: .releasing)
+            let g = (generation.load(ordering: .relaxed) + 1) & 0x7F_FFFF
+            ticket.store(g << 40 | count << 20, ordering: .releasing)
             generation.store(g, ordering: .releasing)
             if sleepers.load(ordering: .acquiring) > 0 {
                 condition.lock()
@@ -62,12 +61,11 @@ final class WorkerPool: @unchecked Sendable {
     private func work(_ g: Int) {
         while true {
             let t = ticket.load(ordering: .acquiring)
-            guard t >> 32 == g else { return }
+            let (i, count) = (t & Self.field, (t >> 20) & Self.field)
+            guard t >> 40 == g, i < count else { return }
             guard ticket.compareExchange(expected: t, desired: t + 1, ordering: .acquiringAndReleasing).exchanged else { continue }
-            // Claimed before the job's last iteration finished, so `job` and `iterations` are job g's.
-            let i = t & 0xFFFF_FFFF
-            guard i < iterations, let job else { return }
-            job(i)
+            // Iteration i of job g is claimed and not finished, so the caller still waits and `job` is job g's.
+            job!(i)
             finished.add(1, ordering: .releasing)
         }
     }
