@@ -61,7 +61,7 @@ public enum BLAS {
         // Split the output columns (the weight's rows) over the cores, in multiples of 64; each part
         // is one single-threaded OpenBLAS call on disjoint columns of `c`.
         let threads = ProcessorCount.active
-        let parts = split && m * n * k >= 1 << 22 ? min(threads * 2, max(1, n / 128)) : 1
+        let parts = split && m * n * k >= 1 << 22 ? min(threads, max(1, n / 64)) : 1
         nonisolated(unsafe) let (a, b, c, bias) = (a, b, c, bias)
         let call: @Sendable (Range<Int>) -> Void = { columns in
             let bPart = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
