@@ -1,4 +1,5 @@
 import Foundation
+import MM1Formats
 import MM1Graph
 import MM1Package
 
@@ -21,6 +22,14 @@ enum ConfigResolution {
         }
         var isDirectory: ObjCBool = false
         FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
+        // GGUF files written by `export` carry the whole MM1 config.
+        let ggufs = isDirectory.boolValue ? Checkpoint.ggufFiles(in: source) ?? [] : (source.hasSuffix(".gguf") ? [source] : [])
+        for path in ggufs {
+            if let json = (try? GGUFFile(path: path))?.value(GGUFExport.configKey)?.string {
+                return Resolved(config: try MM1Config.decode(from: Data(json.utf8), file: path),
+                                notes: ["configuration from \(GGUFExport.configKey) in \(path)"], origin: path)
+            }
+        }
         let folder = isDirectory.boolValue ? source : (source as NSString).deletingLastPathComponent
         for name in [PackageManifest.fileName, "config.json"] {
             let candidate = folder.isEmpty ? name : "\(folder)/\(name)"

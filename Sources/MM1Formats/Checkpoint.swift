@@ -46,11 +46,26 @@ public enum Checkpoint {
             for t in file.ggufTensors where t.type.plainDType == nil { opened.storedTypes[t.name] = t.type.description }
             return opened
         }
+        if magic == nil, let ggufs = ggufFiles(in: path) {
+            let files = try ggufs.map { try GGUFFile(path: $0) }
+            var opened = OpenedCheckpoint(format: "gguf", source: try MergedSource(files, description: path), files: ggufs, warnings: [])
+            for file in files { for t in file.ggufTensors where t.type.plainDType == nil { opened.storedTypes[t.name] = t.type.description } }
+            return opened
+        }
         let checkpoint = try SafetensorsCheckpoint(path: path, limits: limits)
         return OpenedCheckpoint(
             format: "safetensors", source: checkpoint,
             files: (checkpoint.indexPath.map { [$0] } ?? []) + checkpoint.shards.map(\.path),
             warnings: checkpoint.warnings)
+    }
+
+    /// The GGUF files of a folder that holds no safetensors (e.g. the two files `export --format gguf`
+    /// writes), or nil.
+    public static func ggufFiles(in folder: String) -> [String]? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder),
+              !names.contains(where: { $0.hasSuffix(".safetensors") || $0.hasSuffix(".safetensors.index.json") }) else { return nil }
+        let ggufs = names.filter { $0.hasSuffix(".gguf") }.sorted().map { "\(folder)/\($0)" }
+        return ggufs.isEmpty ? nil : ggufs
     }
 
     /// A zstd-compressed single file: decompressed into a private temporary file, opened (GGUF or

@@ -107,6 +107,7 @@ public enum GGUFExport {
             }
         }
         metadata.append(("general.file_type", .uint32(type.fileType)))
+        metadata.append((configKey, .string(String(decoding: try package.manifest.config.jsonData(), as: UTF8.self))))
         if type == .q8_0 || type == .q4_0 { metadata.append(("general.quantization_version", .uint32(2))) }
         notes.append("llama.context_length is not in an MM1 config: written as 4096; no tokenizer section (MM1 packages carry none)")
 
@@ -130,6 +131,39 @@ public enum GGUFExport {
         }
         try writer.commit()
         return notes
+    }
+
+    /// The metadata key holding the whole MM1 config as JSON, in both exported files.
+    public static let configKey = "mm1conv.config"
+
+    /// Writes the image encoder and connector of `package` to `path` (llama.cpp has no C-Abstractor, so
+    /// this second file keeps mm1conv's canonical tensor names, documented by `inspect --graph`), with
+    /// `general.architecture = "mm1conv-vision"` and the config under ``configKey``. Matrices are F32 for
+    /// `--type f32`, else F16; vectors F32. Reading the two files back (a folder holding both) gives the package.
+    public static func exportVision(_ package: MM1Package, type: TensorType, to path: String, overwrite: Bool = false) throws {
+        let graph = try MM1Model(graphOf: package.manifest.config)
+        let specs = graph.specs.filter { $0.component != .language }
+        let tensors = specs.map { spec -> GGUFWriter.Tensor in
+            let dims = spec.shape.dimensions
+            return GGUFWriter.Tensor(name: spec.name, type: dims.count < 2 || type == .f32 ? .f32 : .f16, dimensions: dims.reversed())
+        }
+        let metadata: [(key: String, value: GGUFValue)] = [
+            ("general.architecture", .string("mm1conv-vision")),
+            ("general.name", .string(((package.path as NSString).lastPathComponent as NSString).deletingPathExtension)),
+            (configKey, .string(String(decoding: try package.manifest.config.jsonData(), as: UTF8.self))),
+        ]
+        let writer = try GGUFWriter(path: path, metadata: metadata, tensors: tensors, overwrite: overwrite)
+        for (spec, tensor) in zip(specs, tensors) {
+            let values = try package.view(named: spec.name).floats()
+            var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
+            values.withUnsafeBufferPointer { x in
+                bytes.withUnsafeMutableBytes { out in
+                    if tensor.type == .f16 { try! DTypeConversion.fromFloat32(x, to: .f16, into: out) } else { out.copyMemory(from: UnsafeRawBufferPointer(x)) }
+                }
+            }
+            try bytes.withUnsafeBytes { try writer.write(tensor.name, bytes: $0) }
+        }
+        try writer.commit()
     }
 
     /// llama.cpp's rotary permutation of q/k rows: GGUF row `h·d + 2i + j` is canonical row `h·d + j·d/2 + i`.

@@ -92,8 +92,26 @@ import Testing
         #expect(r.status == 0 && r.stdout.contains("wrote \(dir.file("tiny-q4_0.gguf"))"), "\(r.stdout)\(r.stderr)")
         let inspect = try CommandRunner.run(["inspect", dir.file("tiny-q4_0.gguf")])
         #expect(inspect.stdout.contains("blk.0.attn_q.weight") && inspect.stdout.contains("Q4_0"))
+        #expect(FileManager.default.fileExists(atPath: dir.file("tiny-q4_0-vision.gguf")))
         #expect(try CommandRunner.run(["export", package, "--type", "q4_0"]).status == 73)
         #expect(try CommandRunner.run(["export", package, "--type", "q3_k"]).status == 64)
+    }
+
+    @Test("export to GGUF (language + vision files), import the folder back: the same model (drift exactly 0 against the original), and it passes verify against PyTorch")
+    func ggufRoundTrip() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let package = try Self.samplePackage(dir)
+        try FileManager.default.createDirectory(atPath: dir.file("gguf"), withIntermediateDirectories: false)
+        let exported = try CommandRunner.run(["export", package, "--type", "f32", "--out", dir.file("gguf/tiny.gguf")])
+        #expect(exported.status == 0 && exported.stdout.contains("tiny-vision.gguf"), "\(exported.stderr)")
+        let back = dir.file("back.mm1")
+        let imported = try CommandRunner.run(["import", dir.file("gguf"), "--out", back])
+        #expect(imported.status == 0, "\(imported.stdout)\(imported.stderr)")
+        let same = try CommandRunner.run(["verify", back, "--against", package, "--tolerance", "0"])
+        #expect(same.status == 0 && same.stdout.contains("PASS"), "\(same.stdout)")
+        let r = try CommandRunner.run(["verify", back, "--reference", Self.reference])
+        #expect(r.status == 0 && r.stdout.contains("PASS: all 14 stages"), "\(r.stdout)")
     }
 
     @Test("usage and input errors have their own statuses: 64 no mode, 66 missing file, 65 malformed reference")
