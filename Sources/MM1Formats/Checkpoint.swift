@@ -73,7 +73,7 @@ public enum Checkpoint {
     /// file name the compressed one.
     static func openCompressed(_ path: String, limits: ReadLimits) throws -> OpenedCheckpoint {
         let inner = try ZstdInput.decompress(path)
-        defer { ZstdInput.discard(inner) }
+        defer { TemporaryPaths.discard(fileIn: inner) }
         do {
             let opened = try open(inner, limits: limits)
             guard opened.format == "gguf" || opened.format == "safetensors" else { throw FormatError(.zstd(.corrupt("nested compression")), file: path) }
@@ -88,13 +88,9 @@ public enum Checkpoint {
     /// An HDF5 file: converted (in a child process when the tool runs) into a private temporary safetensors
     /// file, opened, and unlinked at once.
     static func openHDF5(_ path: String, limits: ReadLimits) throws -> OpenedCheckpoint {
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("mm1conv-hdf5-XXXXXX").utf8CString)
-        guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw FileSystemError(path: NSTemporaryDirectory(), operation: "mkdtemp", code: errno)
-        }
-        TemporaryPaths.register(folder)
+        let folder = try TemporaryPaths.makePrivateFolder(prefix: "mm1conv-hdf5")
         let inner = folder + "/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".safetensors"
-        defer { ZstdInput.discard(inner) }
+        defer { TemporaryPaths.discard(fileIn: inner) }
         let warnings = try HDF5Input.convert(path, to: inner)
         let file = try SafetensorsFile(path: inner, limits: limits)
         return OpenedCheckpoint(format: "hdf5", source: file, files: [path], warnings: warnings)

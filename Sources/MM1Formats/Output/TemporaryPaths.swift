@@ -21,6 +21,24 @@ public enum TemporaryPaths {
     /// Forgets `path` (it was renamed into place or removed).
     public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
 
+    /// Creates a private folder (mode 0700) in the system's temporary directory, registered for removal.
+    public static func makePrivateFolder(prefix: String) throws -> String {
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("\(prefix)-XXXXXX").utf8CString)
+        guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            throw FileSystemError(path: NSTemporaryDirectory(), operation: "mkdtemp", code: errno)
+        }
+        register(folder)
+        return folder
+    }
+
+    /// Removes `file` and the private folder holding it (made by ``makePrivateFolder(prefix:)``).
+    public static func discard(fileIn file: String) {
+        unlink(file)
+        let folder = (file as NSString).deletingLastPathComponent
+        rmdir(folder)
+        unregister(folder)
+    }
+
     /// Removes every registered path now.
     public static func removeAll() {
         let all = lock.withLock { () -> Set<String> in defer { paths.removeAll() }; return paths }

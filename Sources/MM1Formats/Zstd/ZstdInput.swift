@@ -25,7 +25,7 @@ public enum ZstdInput {
     }
 
     /// Decompresses `path` into a new file in a private temporary folder and returns its path; the caller
-    /// opens it and calls ``discard(_:)``.
+    /// opens it and calls ``TemporaryPaths/discard(fileIn:)``.
     /// - Throws: ``FormatError`` (`.zstd`) naming `path`, or ``FileSystemError``.
     public static func decompress(_ path: String) throws -> String {
         let input = try MappedFile(path: path)
@@ -34,18 +34,14 @@ public enum ZstdInput {
         guard bytes.count > 0 else { throw fail(.noData) }
         guard hasMagic(bytes) else { throw fail(.notZstd) }
 
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("mm1conv-zstd-XXXXXX").utf8CString)
-        guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw FileSystemError(path: NSTemporaryDirectory(), operation: "mkdtemp", code: errno)
-        }
-        TemporaryPaths.register(folder)
+        let folder = try TemporaryPaths.makePrivateFolder(prefix: "mm1conv-zstd")
         let output = folder + "/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         let fd = open(output, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw FileSystemError(path: output, operation: "create", code: errno) }
         var succeeded = false
         defer {
             close(fd)
-            if !succeeded { discard(output) }
+            if !succeeded { TemporaryPaths.discard(fileIn: output) }
         }
         var space = statvfs()
         let free: UInt64 = statvfs(folder, &space) == 0 ? UInt64(space.f_bavail) * UInt64(space.f_frsize) : .max
@@ -101,13 +97,6 @@ public enum ZstdInput {
         return output
     }
 
-    /// Removes a file made by ``decompress(_:)`` and its private folder.
-    public static func discard(_ path: String) {
-        unlink(path)
-        let folder = (path as NSString).deletingLastPathComponent
-        rmdir(folder)
-        TemporaryPaths.unregister(folder)
-    }
 }
 
 /// The output cap while decompressing: the free space, and — once the first bytes show a safetensors
