@@ -59,7 +59,7 @@ let package = Package(
             ]),
 
         // MARK: - Test support and unit test bundles
-        .target(name: "MM1TestSupport", dependencies: ["MM1Tensor", "MM1Formats"]),
+        .target(name: "MM1TestSupport", dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package"]),
         .testTarget(name: "MM1TensorTests", dependencies: ["MM1Tensor", "MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1FormatsTests", dependencies: ["MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1GraphTests", dependencies: ["MM1Graph", "MM1TestSupport"]),

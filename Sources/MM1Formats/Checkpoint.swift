@@ -43,13 +43,13 @@ public enum Checkpoint {
         if magic.map({ bytes in bytes.withUnsafeBytes { GGUFFile.hasMagic($0) } }) == true {
             let file = try GGUFFile(path: path)
             var opened = OpenedCheckpoint(format: "gguf", source: file, files: [path], warnings: [])
-            for t in file.ggufTensors where t.type.plainDType == nil { opened.storedTypes[t.name] = t.type.description }
+            opened.storedTypes = file.blockTypes
             return opened
         }
         if magic == nil, let ggufs = ggufFiles(in: path) {
             let files = try ggufs.map { try GGUFFile(path: $0) }
             var opened = OpenedCheckpoint(format: "gguf", source: try MergedSource(files, description: path), files: ggufs, warnings: [])
-            for file in files { for t in file.ggufTensors where t.type.plainDType == nil { opened.storedTypes[t.name] = t.type.description } }
+            opened.storedTypes = files.reduce(into: [:]) { $0.merge($1.blockTypes) { a, _ in a } }
             return opened
         }
         let checkpoint = try SafetensorsCheckpoint(path: path, limits: limits)

@@ -116,18 +116,7 @@ public enum GGUFExport {
             var values = try package.view(named: spec.name).floats()
             if rotary { values = permuteRotary(values, rows: spec.shape.dimensions[0], headDim: config.headDim) }
             guard values.allSatisfy(\.isFinite) else { throw ExportError.nonFinite(spec.name) }
-            var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
-            values.withUnsafeBufferPointer { x in
-                bytes.withUnsafeMutableBytes { out in
-                    switch tensor.type.id {
-                    case GGMLType.q8_0.id: GGUFQuantizer.quantizeQ8_0(x, into: out)
-                    case GGMLType.q4_0.id: GGUFQuantizer.quantizeQ4_0(x, into: out)
-                    case GGMLType.f16.id: try! DTypeConversion.fromFloat32(x, to: .f16, into: out)
-                    default: out.copyMemory(from: UnsafeRawBufferPointer(x))
-                    }
-                }
-            }
-            try bytes.withUnsafeBytes { try writer.write(tensor.name, bytes: $0) }
+            try encode(values, as: tensor) { try writer.write(tensor.name, bytes: $0) }
         }
         try writer.commit()
         return notes
@@ -154,16 +143,25 @@ public enum GGUFExport {
         ]
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: tensors, overwrite: overwrite)
         for (spec, tensor) in zip(specs, tensors) {
-            let values = try package.view(named: spec.name).floats()
-            var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
-            values.withUnsafeBufferPointer { x in
-                bytes.withUnsafeMutableBytes { out in
-                    if tensor.type == .f16 { try! DTypeConversion.fromFloat32(x, to: .f16, into: out) } else { out.copyMemory(from: UnsafeRawBufferPointer(x)) }
-                }
-            }
-            try bytes.withUnsafeBytes { try writer.write(tensor.name, bytes: $0) }
+            try encode(try package.view(named: spec.name).floats(), as: tensor) { try writer.write(tensor.name, bytes: $0) }
         }
         try writer.commit()
+    }
+
+    /// `values` stored as `tensor.type` (F32 copied, F16 converted, Q8_0/Q4_0 quantized), handed to `body`.
+    static func encode(_ values: [Float], as tensor: GGUFWriter.Tensor, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
+        values.withUnsafeBufferPointer { x in
+            bytes.withUnsafeMutableBytes { out in
+                switch tensor.type.id {
+                case GGMLType.q8_0.id: GGUFQuantizer.quantizeQ8_0(x, into: out)
+                case GGMLType.q4_0.id: GGUFQuantizer.quantizeQ4_0(x, into: out)
+                case GGMLType.f16.id: try! DTypeConversion.fromFloat32(x, to: .f16, into: out)  // sizes match by construction
+                default: out.copyMemory(from: UnsafeRawBufferPointer(x))
+                }
+            }
+        }
+        try bytes.withUnsafeBytes(body)
     }
 
     /// llama.cpp's rotary permutation of q/k rows: GGUF row `h·d + 2i + j` is canonical row `h·d + j·d/2 + i`.

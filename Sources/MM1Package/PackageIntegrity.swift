@@ -16,7 +16,8 @@ public struct IntegrityReport: Sendable, Codable, Equatable {
     public var tensorsChecked: Int
     public var bytesChecked: Int
 
-    public var intact: Bool { corruptedShards.isEmpty && corruptedTensors.isEmpty }
+    /// No shard or tensor differs (stored, so the JSON report carries it).
+    public internal(set) var intact: Bool
 
     enum CodingKeys: String, CodingKey {
         case intact
@@ -28,27 +29,6 @@ public struct IntegrityReport: Sendable, Codable, Equatable {
         case bytesChecked = "bytes_checked"
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(intact, forKey: .intact)
-        try c.encode(corruptedShards, forKey: .corruptedShards)
-        try c.encode(corruptedTensors, forKey: .corruptedTensors)
-        try c.encode(damagedHeaders, forKey: .damagedHeaders)
-        try c.encode(shardsChecked, forKey: .shardsChecked)
-        try c.encode(tensorsChecked, forKey: .tensorsChecked)
-        try c.encode(bytesChecked, forKey: .bytesChecked)
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        corruptedShards = try c.decode([String].self, forKey: .corruptedShards)
-        corruptedTensors = try c.decode([String].self, forKey: .corruptedTensors)
-        damagedHeaders = try c.decode([String].self, forKey: .damagedHeaders)
-        shardsChecked = try c.decode(Int.self, forKey: .shardsChecked)
-        tensorsChecked = try c.decode(Int.self, forKey: .tensorsChecked)
-        bytesChecked = try c.decode(Int.self, forKey: .bytesChecked)
-    }
-
     init() {
         corruptedShards = []
         corruptedTensors = []
@@ -56,6 +36,7 @@ public struct IntegrityReport: Sendable, Codable, Equatable {
         shardsChecked = 0
         tensorsChecked = 0
         bytesChecked = 0
+        intact = true
     }
 }
 
@@ -95,6 +76,7 @@ public enum PackageIntegrity {
             }
         }
         report.corruptedTensors.sort()
+        report.intact = report.corruptedShards.isEmpty && report.corruptedTensors.isEmpty
         return report
     }
 }

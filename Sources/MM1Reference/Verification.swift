@@ -31,31 +31,12 @@ public struct VerificationReport: Sendable, Codable, Equatable {
     /// The first stage, in pipeline order, that failed.
     public var firstFailure: String?
 
-    /// True when no judged stage failed and no expected stage was left uncompared for a shape reason.
-    public var passed: Bool { firstFailure == nil }
+    /// True when no judged stage failed (stored, so the JSON report carries it).
+    public let passed: Bool
 
     enum CodingKeys: String, CodingKey {
         case mode, tolerance, layerwise, stages, passed
         case firstFailure = "first_failure"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(mode, forKey: .mode)
-        try c.encodeIfPresent(tolerance, forKey: .tolerance)
-        try c.encode(layerwise, forKey: .layerwise)
-        try c.encode(stages, forKey: .stages)
-        try c.encodeIfPresent(firstFailure, forKey: .firstFailure)
-        try c.encode(passed, forKey: .passed)
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        mode = try c.decode(String.self, forKey: .mode)
-        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance)
-        layerwise = try c.decode(Bool.self, forKey: .layerwise)
-        stages = try c.decode([StageReport].self, forKey: .stages)
-        firstFailure = try c.decodeIfPresent(String.self, forKey: .firstFailure)
     }
 
     init(mode: String, tolerance: Double?, layerwise: Bool, stages: [StageReport]) {
@@ -64,6 +45,7 @@ public struct VerificationReport: Sendable, Codable, Equatable {
         self.layerwise = layerwise
         self.stages = stages
         self.firstFailure = stages.first { $0.passed == false }?.stage
+        self.passed = firstFailure == nil
     }
 }
 

@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "Fixtures"))
 import generate_dialects as g  # noqa: E402
+import generate_forward as gf  # noqa: E402
 from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 IMAGE_TOKEN = 31999
@@ -80,12 +81,9 @@ def prepare(out):
     os.makedirs(out, exist_ok=True)
     models = build()
     vision, abstractor, llama = models
-    # generate_dialects' canonical mappings loop over its tiny layer counts: point them at these dims.
-    g.VISION_FIELDS["num_hidden_layers"] = VISION["num_hidden_layers"]
-    g.PROJECTOR_FIELDS["depth"], g.PROJECTOR_FIELDS["mlp_depth"] = PROJECTOR["depth"], PROJECTOR["mlp_depth"]
-    g.TEXT_FIELDS["num_hidden_layers"] = TEXT["num_hidden_layers"]
-    canon = {**g.canonical_vision(g.sd_of(vision)), **g.canonical_cabstractor(g.sd_of(abstractor)),
-             **g.canonical_language(g.sd_of(llama))}
+    # generate_forward's canonical mappings read the layer counts from the state dicts.
+    canon = {**gf.canonical_clip(gf.sd_of(vision)), **gf.canonical_cabs(gf.sd_of(abstractor)),
+             **gf.canonical_language(gf.sd_of(llama))}
     save_file({k: v.contiguous() for k, v in canon.items()}, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(MM1_CONFIG, f, indent=2, sort_keys=True)

@@ -13,10 +13,7 @@ import Testing
     func concurrentReads() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let sample = Fixtures.root.appendingPathComponent("Samples/tiny-mm1").path
-        let config = try HFConfig.read(Data(contentsOf: URL(fileURLWithPath: "\(sample)/config.json")), file: "config.json").config
-        try Importer().run(try Checkpoint.open(sample), config: config, to: dir.file("p.mm1"))
-        let package = try MM1Package.open(dir.file("p.mm1"))
+        let package = try Fixtures.importSample(into: dir)
         let gguf = try GGUFFile(path: Fixtures.path("gguf/quantized-llama.gguf"))
         let sources: [any TensorSource] = [package, gguf]
         let names = sources.map { $0.tensors.map(\.name) }

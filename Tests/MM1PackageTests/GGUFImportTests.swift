@@ -52,19 +52,13 @@ import Testing
 /// `export --format gguf` read back: by mm1conv's own reader and mapping (here) and by gguf-py
 /// (Tests/Interop/check_gguf.py, on the files this suite leaves in MM1_INTEROP_DIR).
 @Suite struct GGUFExportTests {
-    static func samplePackage(_ dir: TemporaryDirectory) throws -> MM1Package {
-        let sample = Fixtures.root.appendingPathComponent("Samples/tiny-mm1").path
-        let config = try HFConfig.read(Data(contentsOf: URL(fileURLWithPath: "\(sample)/config.json")), file: "config.json").config
-        try Importer().run(try Checkpoint.open(sample), config: config, to: dir.file("tiny.mm1"))
-        return try MM1Package.open(dir.file("tiny.mm1"))
-    }
 
     @Test("export then import gives the package's decoder back: exactly for F32/F16, as quantize→dequantize for Q8_0/Q4_0",
           arguments: GGUFExport.TensorType.allCases)
     func roundTrip(_ type: GGUFExport.TensorType) throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let package = try Self.samplePackage(dir)
+        let package = try Fixtures.importSample(into: dir)
         let path = dir.file("tiny-\(type.rawValue).gguf")
         _ = try GGUFExport.export(package, type: type, to: path)
         if let interop = ProcessInfo.processInfo.environment["MM1_INTEROP_DIR"], !interop.isEmpty {

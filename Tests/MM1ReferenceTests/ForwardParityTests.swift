@@ -11,15 +11,7 @@ import Testing
 /// (transformers, timm, Honeybee's C-Abstractor, open_clip, apple/ml-aim): the sample model through a
 /// real import, and every case of Tests/Fixtures/forward (made by generate_forward.py).
 @Suite struct ForwardParityTests {
-    static let samplePath = Fixtures.root.appendingPathComponent("Samples/tiny-mm1").path
-
-    /// The sample imported into a temporary package (BF16 storage, as shipped).
-    static func samplePackage(_ dir: TemporaryDirectory) throws -> MM1Package {
-        let checkpoint = try Checkpoint.open(samplePath)
-        let config = try HFConfig.read(Data(contentsOf: URL(fileURLWithPath: "\(samplePath)/config.json")), file: "config.json").config
-        try Importer().run(checkpoint, config: config, to: dir.file("tiny.mm1"))
-        return try MM1Package.open(dir.file("tiny.mm1"))
-    }
+    static let samplePath = Fixtures.samplePath
 
     static func sampleReference() throws -> ReferenceActivations {
         try ReferenceActivations.read("\(samplePath)/reference.safetensors")
@@ -29,7 +21,7 @@ import Testing
     func sampleMatchesPyTorch() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let package = try Self.samplePackage(dir)
+        let package = try Fixtures.importSample(into: dir)
         let report = try Verifier.verify(MM1Forward(model: package.model, weights: ViewWeights()), reference: try Self.sampleReference())
         #expect(report.passed, "first failure: \(report.firstFailure ?? "-")")
         let stages = report.stages.map(\.stage)
@@ -52,7 +44,7 @@ import Testing
     func wrongEpsIsCaught() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let package = try Self.samplePackage(dir)
+        let package = try Fixtures.importSample(into: dir)
         var config = package.manifest.config
         config.vision.normEps = 1e-2
         let model = try MM1Model(config: config) { try package.view(named: $0.name) }
@@ -65,7 +57,7 @@ import Testing
     func swappedQKIsCaught() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let package = try Self.samplePackage(dir)
+        let package = try Fixtures.importSample(into: dir)
         let model = try MM1Model(config: package.manifest.config) { spec in
             let swap = ["vision.layers.1.attention.q.weight": "vision.layers.1.attention.k.weight",
                         "vision.layers.1.attention.k.weight": "vision.layers.1.attention.q.weight"]
@@ -80,7 +72,7 @@ import Testing
     func selfAgainstSelf() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let package = try Self.samplePackage(dir)
+        let package = try Fixtures.importSample(into: dir)
         let forward = MM1Forward(model: package.model, weights: ViewWeights())
         let inputs = SyntheticInputs.make(package.manifest.config, seed: 7, batch: 2)
         for layerwise in [false, true] {
@@ -96,7 +88,7 @@ import Testing
     func layerwiseIsolatesBlocks() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let package = try Self.samplePackage(dir)
+        let package = try Fixtures.importSample(into: dir)
         // The second model has decoder layer 1's and layer 2's MLP norms exchanged.
         let swapped = try MM1Model(config: package.manifest.config) { spec in
             let swap = ["language.layers.1.mlp_norm.weight": "language.layers.2.mlp_norm.weight",
@@ -118,7 +110,7 @@ import Testing
     func badInputs() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let package = try Self.samplePackage(dir)
+        let package = try Fixtures.importSample(into: dir)
         let forward = MM1Forward(model: package.model, weights: ViewWeights())
         var inputs = try Self.sampleReference().inputs
         inputs.inputIDs[0][0] = 255  // one image token too many

@@ -140,6 +140,11 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
     /// The tensor named `name`, as stored.
     public func ggufTensor(named name: String) -> GGUFTensor? { index[name].map { ggufTensors[$0] } }
 
+    /// The GGML type of every block-quantized tensor (which reads as F32), by name.
+    public var blockTypes: [String: String] {
+        Dictionary(uniqueKeysWithValues: ggufTensors.filter { $0.type.plainDType == nil }.map { ($0.name, $0.type.description) })
+    }
+
     /// The stored bytes of `tensor`.
     public func storedBytes(of tensor: GGUFTensor) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: mapping.bytes[(dataOffset + tensor.offset)..<(dataOffset + tensor.offset + tensor.byteCount)])
