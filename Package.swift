@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mm1conv", targets: ["mm1conv"]),
-        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package", "MM1Reference"]),
+        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1Package", "MM1Reference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,19 +34,20 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "MM1Graph", dependencies: ["MM1Tensor"]),
+        .target(name: "MM1Quantization", dependencies: ["MM1Tensor", "CKernels"]),
         .target(
             name: "MM1Package",
-            dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph"]),
+            dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization"]),
         .target(
             name: "MM1Reference",
             dependencies: [
-                "CKernels", "MM1Tensor", "MM1Formats", "MM1Graph",
+                "CKernels", "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization",
                 .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
             ]),
         .target(
             name: "MM1ConvCommands",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package", "MM1Reference",
+                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1Package", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -54,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "mm1bench",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Package", "MM1Reference",
+                "MM1Tensor", "MM1Formats", "MM1Quantization", "MM1Package", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -63,10 +64,11 @@ let package = Package(
         .testTarget(name: "MM1TensorTests", dependencies: ["MM1Tensor", "MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1FormatsTests", dependencies: ["MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1GraphTests", dependencies: ["MM1Graph", "MM1TestSupport"]),
-        .testTarget(name: "MM1PackageTests", dependencies: ["MM1Package", "MM1TestSupport"]),
-        .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1Package", "MM1Formats", "MM1Graph", "MM1TestSupport"]),
+        .testTarget(name: "MM1QuantizationTests", dependencies: ["MM1Quantization", "MM1Formats", "MM1TestSupport"]),
+        .testTarget(name: "MM1PackageTests", dependencies: ["MM1Package", "MM1Quantization", "MM1TestSupport"]),
+        .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1Package", "MM1Quantization", "MM1Formats", "MM1Graph", "MM1TestSupport"]),
         .testTarget(
             name: "MM1ConvCommandsTests",
-            dependencies: ["MM1ConvCommands", "MM1Graph", "MM1Package", "MM1TestSupport", "mm1conv"]),
+            dependencies: ["MM1ConvCommands", "MM1Graph", "MM1Quantization", "MM1Package", "MM1TestSupport", "mm1conv"]),
     ]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MM1Graph
 import MM1Package
+import MM1Quantization
 import MM1Reference
 
 /// `mm1conv verify PKG --reference REF | --against OTHER`: numerical parity, stage by stage.
@@ -52,7 +53,7 @@ struct Verify: ParsableCommand {
         if integrity { return try checkIntegrity() }
         try reportingErrors {
             let first = try MM1Package.open(package)
-            let weights = ViewWeights(releasingPages: layerwise)
+            let weights = ViewWeights<StoredTensor>(releasingPages: layerwise)
             let report: VerificationReport
             var source: String
             if let against {

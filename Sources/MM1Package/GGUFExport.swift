@@ -113,7 +113,7 @@ public enum GGUFExport {
 
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.tensor), overwrite: overwrite)
         for (spec, tensor, rotary) in plan {
-            var values = try package.view(named: spec.name).floats()
+            var values = try package.parameter(named: spec.name).floats()
             if rotary { values = permuteRotary(values, rows: spec.shape.dimensions[0], headDim: config.headDim) }
             guard values.allSatisfy(\.isFinite) else { throw ExportError.nonFinite(spec.name) }
             try encode(values, as: tensor) { try writer.write(tensor.name, bytes: $0) }
@@ -143,7 +143,7 @@ public enum GGUFExport {
         ]
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: tensors, overwrite: overwrite)
         for (spec, tensor) in zip(specs, tensors) {
-            try encode(try package.view(named: spec.name).floats(), as: tensor) { try writer.write(tensor.name, bytes: $0) }
+            try encode(try package.parameter(named: spec.name).floats(), as: tensor) { try writer.write(tensor.name, bytes: $0) }
         }
         try writer.commit()
     }

@@ -1,22 +1,26 @@
 import Foundation
 import MM1Formats
 import MM1Graph
+import MM1Quantization
 import MM1Tensor
 
 /// An MM1 package opened for reading: its manifest, checked against its shards, and the typed model
-/// whose leaves are zero-copy views.
+/// whose leaves are zero-copy views: plain tensors, or a quantized parameter's codes, scales and
+/// biases, dequantized on demand.
 ///
 /// ```swift
 /// let package = try MM1Package.open("model.mm1")
-/// let q = package.model.language.layers[3].attention.q.weight   // TensorView, no copy
-/// let values = try q.floats()
+/// let q = package.model.language.layers[3].attention.q.weight   // StoredTensor, no copy
+/// let values = try q.floats()                                    // converted or dequantized
+/// if case .quantized(let codes) = q { print(codes.format) }      // e.g. int4 symmetric g32
 /// ```
 public final class MM1Package: TensorSource, @unchecked Sendable {
     public let path: String
     public let manifest: PackageManifest
-    public let model: MM1Model<TensorView>
+    public let model: MM1Model<StoredTensor>
     public let files: [SafetensorsFile]
     private let views: [String: TensorView]
+    private let stored: [String: StoredTensor]
 
     /// Opens and checks a package: every tensor of the manifest must be in its shard with the same
     /// dtype, shape and offset, no shard may hold other tensors, and the tensors must be exactly the
@@ -51,17 +55,48 @@ public final class MM1Package: TensorSource, @unchecked Sendable {
                 throw fail(.tensorMismatch(tensor: extra.name, detail: "in \(shardName) but not listed there by the manifest"))
             }
         }
+        // Quantized parameters: codes under the parameter's name, scales and biases beside them.
+        var stored: [String: StoredTensor] = [:]
+        var companions: Set<String> = []
+        for (name, entry) in manifest.tensors {
+            guard let q = entry.quantization else { continue }
+            func part(_ partName: String?) throws -> TensorView? {
+                guard let partName else { return nil }
+                guard let view = views[partName], manifest.tensors[partName]?.quantization == nil, !companions.contains(partName) else {
+                    throw fail(.tensorMismatch(tensor: name, detail: "its quantization part \(partName) is missing, quantized, or shared"))
+                }
+                companions.insert(partName)
+                return view
+            }
+            do {
+                stored[name] = .quantized(try QuantizedTensor(name: name, format: q.format, shape: q.shape, codes: views[name]!,
+                                                              scales: try part(q.scales)!, biases: try part(q.biases)))
+            } catch let error as QuantizationError {
+                throw fail(.tensorMismatch(tensor: name, detail: error.description))
+            }
+        }
+        for (name, view) in views where stored[name] == nil && !companions.contains(name) { stored[name] = .plain(view) }
         let graph = try MM1Model(graphOf: manifest.config)
         let expected = Set(graph.specs.map(\.name))
-        if let extra = Set(views.keys).subtracting(expected).sorted().first { throw fail(.graphMismatch("tensor \(extra) is not a parameter of the config")) }
-        if let missing = expected.subtracting(views.keys).sorted().first { throw fail(.graphMismatch("parameter \(missing) has no tensor")) }
-        for spec in graph.specs where views[spec.name]!.shape != spec.shape {
-            throw fail(.graphMismatch("\(spec.name) is \(views[spec.name]!.shape), the config needs \(spec.shape)"))
+        if let extra = Set(stored.keys).subtracting(expected).sorted().first { throw fail(.graphMismatch("tensor \(extra) is not a parameter of the config")) }
+        if let missing = expected.subtracting(stored.keys).sorted().first { throw fail(.graphMismatch("parameter \(missing) has no tensor")) }
+        for spec in graph.specs where stored[spec.name]!.shape != spec.shape.dimensions {
+            throw fail(.graphMismatch("\(spec.name) is \(stored[spec.name]!.shape), the config needs \(spec.shape)"))
         }
         self.views = views
+        self.stored = stored
         self.files = files.keys.sorted().map { files[$0]! }
-        self.model = try MM1Model(config: manifest.config) { spec in views[spec.name]! }
+        self.model = try MM1Model(config: manifest.config) { spec in stored[spec.name]! }
     }
+
+    /// The parameter called `name` (canonical), plain or quantized.
+    public func parameter(named name: String) throws(TensorLookupError) -> StoredTensor {
+        guard let p = stored[name] else { throw TensorLookupError(name: name, source: path) }
+        return p
+    }
+
+    /// Whether any parameter is quantized.
+    public var isQuantized: Bool { manifest.isQuantized }
 
     public var sourceDescription: String { path }
     public var tensors: [TensorInfo] { views.values.map(\.info).sorted { $0.name < $1.name } }

@@ -1,6 +1,7 @@
 import Foundation
 import MM1Formats
 import MM1Graph
+import MM1Quantization
 import MM1Tensor
 
 /// `mm1.json`, the manifest of an MM1 package (`Schemas/package.schema.json`). It is written last,
@@ -44,7 +45,44 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         public var offset: Int
         public var bytes: Int
         public var sha256: String
+        /// Present on a quantized parameter's codes (stored under the parameter's name): the format,
+        /// the parameter's own shape and the names of its scales and biases.
+        public var quantization: Quantization? = nil
     }
+
+    /// How a quantized parameter is stored (`Schemas/README.md`, "Quantized tensors").
+    public struct Quantization: Codable, Sendable, Equatable {
+        public var bits: QuantizedBits
+        public var mode: QuantizationMode
+        public var groupSize: Int
+        /// The parameter's logical shape.
+        public var shape: [Int]
+        public var scales: String
+        public var biases: String?
+        /// Whether each group's clipping range was searched (`--optimize-scales`).
+        public var optimizedScales: Bool
+
+        public var format: QuantizedFormat { QuantizedFormat(bits: bits, mode: mode, groupSize: groupSize) }
+
+        public init(format: QuantizedFormat, shape: [Int], scales: String, biases: String?, optimizedScales: Bool) {
+            bits = format.bits
+            mode = format.mode
+            groupSize = format.groupSize
+            self.shape = shape
+            self.scales = scales
+            self.biases = biases
+            self.optimizedScales = optimizedScales
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case bits, mode, shape, scales, biases
+            case groupSize = "group_size"
+            case optimizedScales = "optimized_scales"
+        }
+    }
+
+    /// Whether any parameter is quantized.
+    public var isQuantized: Bool { tensors.values.contains { $0.quantization != nil } }
 
     public struct Shard: Codable, Sendable, Equatable {
         public var bytes: Int

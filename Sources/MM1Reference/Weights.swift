@@ -1,4 +1,5 @@
 import Foundation
+import MM1Quantization
 import MM1Tensor
 
 /// One parameter's values as `Float`, ready for the forward pass: either a zero-copy view of a
@@ -98,37 +99,55 @@ extension WeightProvider {
     }
 }
 
-/// Weights straight from tensor views: F32 aligned views are used in place; every other dtype
-/// ``DTypeConversion`` converts is converted into a temporary buffer.
+/// Weights straight from a package's stored tensors (or plain tensor views): F32 aligned views are
+/// used in place; every other dtype ``DTypeConversion`` converts is converted, and quantized
+/// parameters are dequantized, into a temporary buffer.
 ///
 /// With `releasingPages`, the mapped pages a weight was read from are dropped once it has been
 /// converted (or, for in-place F32, when it is released), so a pass over a model larger than memory
 /// keeps only the current layer resident.
-public struct ViewWeights: WeightProvider {
+public struct ViewWeights<Leaf: StoredParameter>: WeightProvider {
     let releasingPages: Bool
 
     public init(releasingPages: Bool = false) { self.releasingPages = releasingPages }
 
-    public func name(of view: TensorView) -> String { view.name }
+    public func name(of leaf: Leaf) -> String { leaf.stored.name }
 
-    public func weight(_ view: TensorView) throws(ReferenceError) -> Weight {
-        try weight(view, slice: 0..<(view.shape.dimensions.first ?? 1))
+    public func weight(_ leaf: Leaf) throws(ReferenceError) -> Weight {
+        try weight(leaf, slice: 0..<(leaf.stored.shape.first ?? 1))
     }
 
-    public func weight(_ view: TensorView, slice range: Range<Int>) throws(ReferenceError) -> Weight {
-        let dims = view.shape.dimensions
+    public func weight(_ leaf: Leaf, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        let stored = leaf.stored
+        let dims = stored.shape
         let outer = dims.first ?? 1
         guard range.lowerBound >= 0, range.upperBound <= outer else {
-            throw .parameter(view.name, "slice \(range) outside its first dimension \(outer)")
+            throw .parameter(stored.name, "slice \(range) outside its first dimension \(outer)")
         }
         let inner = dims.dropFirst().reduce(1, *)
         let shape = dims.isEmpty ? [] : [range.count] + dims.dropFirst()
         let count = range.count * inner
+        switch stored {
+        case .quantized(let q):
+            // Rows of the flattened [rows, cols] matrix: `inner / cols` of them per slice of the first dimension.
+            let perSlice = q.layout.rows / max(1, outer)
+            let rows = (range.lowerBound * perSlice)..<(range.upperBound * perSlice)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            GroupQuantizer.dequantize(q, rows: rows, into: UnsafeMutableBufferPointer(start: buffer, count: count))
+            if releasingPages { q.releasePages(rows: rows) }
+            return Weight(shape: shape, owned: buffer)
+        case .plain(let view):
+            return try plain(view, shape: shape, range: range, inner: inner, count: count)
+        }
+    }
+
+    private func plain(_ view: TensorView, shape: [Int], range: Range<Int>, inner: Int, count: Int) throws(ReferenceError) -> Weight {
         guard let width = view.dtype.byteWidth else { throw .parameter(view.name, "dtype \(view.dtype) has no element width") }
-        let bytes = UnsafeRawBufferPointer(rebasing: view.bytes[(range.lowerBound * inner * width)..<(range.upperBound * inner * width)])
+        let byteRange = (range.lowerBound * inner * width)..<(range.upperBound * inner * width)
+        let bytes = UnsafeRawBufferPointer(rebasing: view.bytes[byteRange])
         if view.dtype == .f32, count > 0, UInt(bitPattern: bytes.baseAddress) % UInt(MemoryLayout<Float>.alignment) == 0 {
             return Weight(shape: shape, pointer: bytes.baseAddress!.assumingMemoryBound(to: Float.self), in: view,
-                          releasing: releasingPages ? (range.lowerBound * inner * width)..<(range.upperBound * inner * width) : nil)
+                          releasing: releasingPages ? byteRange : nil)
         }
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
         do {
@@ -139,7 +158,7 @@ public struct ViewWeights: WeightProvider {
             buffer.deallocate()
             throw ReferenceError.parameter(view.name, "cannot be read as f32: \(error)")
         }
-        if releasingPages { view.releasePages(in: (range.lowerBound * inner * width)..<(range.upperBound * inner * width)) }
+        if releasingPages { view.releasePages(in: byteRange) }
         return Weight(shape: shape, owned: buffer)
     }
 }
@@ -147,23 +166,23 @@ public struct ViewWeights: WeightProvider {
 /// Weights converted once and kept, for programs that run many forward passes over the same model
 /// (benchmarks, servers): each parameter's f32 values live in this process's own memory after first
 /// use. Memory then grows to the whole model in f32 — use ``ViewWeights`` for a single pass.
-public final class CachedWeights: WeightProvider, @unchecked Sendable {
-    private let base: ViewWeights
+public final class CachedWeights<Leaf: StoredParameter>: WeightProvider, @unchecked Sendable {
+    private let base: ViewWeights<Leaf>
     private let lock = NSLock()
     private var cache: [String: Weight] = [:]
 
     public init() { base = ViewWeights() }
 
-    public func name(of view: TensorView) -> String { view.name }
+    public func name(of leaf: Leaf) -> String { leaf.stored.name }
 
-    public func weight(_ view: TensorView) throws(ReferenceError) -> Weight {
-        try weight(view, slice: 0..<(view.shape.dimensions.first ?? 1))
+    public func weight(_ leaf: Leaf) throws(ReferenceError) -> Weight {
+        try weight(leaf, slice: 0..<(leaf.stored.shape.first ?? 1))
     }
 
-    public func weight(_ view: TensorView, slice range: Range<Int>) throws(ReferenceError) -> Weight {
-        let key = "\(view.name)[\(range.lowerBound)..<\(range.upperBound)]"
+    public func weight(_ leaf: Leaf, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        let key = "\(leaf.stored.name)[\(range.lowerBound)..<\(range.upperBound)]"
         if let hit = lock.withLock({ cache[key] }) { return hit }
-        let fresh = try base.weight(view, slice: range)
+        let fresh = try base.weight(leaf, slice: range)
         let copy = Weight(shape: fresh.shape, values: fresh.values)  // owned memory, not the mapping
         lock.withLock { cache[key] = copy }
         return copy

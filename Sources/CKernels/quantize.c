@@ -1,0 +1,230 @@
+// Group-wise int8/int4 quantization and dequantization of f32 rows (see mm1_kernels.h and
+// Schemas/README.md, "Quantized tensors"). Plain C, written so the compiler vectorises the inner
+// loops; the AVX2 clone is chosen at run time where the CPU has it.
+//
+// Exactness matters more than speed here: the symmetric round-to-nearest paths reproduce ggml's
+// Q8_0 and Q4_0 reference quantizers bit for bit (group size 32), so no floating-point contraction
+// (an FMA would round differently) is allowed in this file.
+#pragma clang fp contract(off)
+
+#include "mm1_kernels.h"
+#include <math.h>
+#include <string.h>
+
+#define MM1_MAX_INT4_GROUP 4096
+
+#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
+#define MM1_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MM1_CLONES
+#endif
+
+/// Round half away from zero (C's roundf), written so it vectorises.
+static inline float round_away(float v) {
+    float t = truncf(v);
+    float f = v - t;  // exact
+    return fabsf(f) >= 0.5f ? t + copysignf(1.0f, v) : t;
+}
+
+static inline float to_f16_and_back(float v) { return (float)(_Float16)v; }
+
+static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/// Symmetric, round to nearest: ggml's Q8_0 (bits 8: d = amax / 127, q = round(x / d)) and Q4_0
+/// (bits 4: d = extreme / −8, n = min(15, trunc(x / d + 8.5))) generalised to any group size.
+/// Codes are computed with the f32 scale, as ggml does; the stored scale may be rounded later.
+MM1_CLONES
+static void symmetric_group(const float *x, size_t n, int bits, unsigned char *codes, float *scale) {
+    if (bits == 8) {
+        float amax = 0;
+        for (size_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f;
+        float id = d == 0 ? 0 : 1.0f / d;
+        signed char *q = (signed char *)codes;
+        for (size_t i = 0; i < n; i++) q[i] = (signed char)round_away(x[i] * id);
+        *scale = d;
+    } else {
+        float amax = 0, extreme = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); extreme = x[i]; }
+        }
+        float d = extreme / -8.0f;
+        float id = d == 0 ? 0 : 1.0f / d;
+        for (size_t i = 0; i < n; i++) {
+            float v = fminf(15.0f, truncf(x[i] * id + 8.5f));
+            codes[i] = (unsigned char)v;  // one code per byte here; packed by the caller's loop
+        }
+        *scale = d;
+    }
+}
+
+/// Sum of squared errors of `x` against `s · l` with l = clamp(round(x / s)) in [lo, hi].
+MM1_CLONES
+static float symmetric_error(const float *x, size_t n, float s, float lo, float hi) {
+    if (s == 0) {
+        float e = 0;
+        for (size_t i = 0; i < n; i++) e += x[i] * x[i];
+        return e;
+    }
+    float is = 1.0f / s, e = 0;
+    for (size_t i = 0; i < n; i++) {
+        float l = clampf(round_away(x[i] * is), lo, hi);
+        float r = s * l - x[i];
+        e += r * r;
+    }
+    return e;
+}
+
+/// Symmetric with a searched scale: candidate clipping ranges around the largest magnitude, each
+/// refitted by least squares, keeping the scale whose (storage-rounded) codes have the least error.
+MM1_CLONES
+static void symmetric_group_optimized(const float *x, size_t n, int bits, int scale_f16, unsigned char *codes, float *scale) {
+    const float lo = bits == 8 ? -127.0f : -8.0f, hi = bits == 8 ? 127.0f : 7.0f;
+    const float nmax = bits == 8 ? 127.0f : 8.0f;
+    float amax = 0, extreme = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); extreme = x[i]; }
+    }
+    float best_s = 0, best_e = INFINITY;
+    if (amax > 0) {
+        // Candidate clipping ranges: the extreme value lands on the largest code of its side (−8,
+        // or +7 for int4's asymmetric range; ±127 for int8) scaled by 1 + k/64, k in [−24, 8]
+        // (shrinking clips outliers to refine the rest), each scale refitted by least squares.
+        const int sides = bits == 8 ? 1 : 2;
+        for (int side = 0; side < sides; side++) {
+            const float target = bits == 8 ? nmax : (side == 0 ? -8.0f : 7.0f);
+            const float reference = bits == 8 ? amax : extreme;
+            for (int k = -24; k <= 8; k++) {
+                float iscale = target * (1.0f + (float)k / 64.0f) / reference;
+                float sumlx = 0, suml2 = 0;
+                for (size_t i = 0; i < n; i++) {
+                    float l = clampf(round_away(x[i] * iscale), lo, hi);
+                    sumlx += x[i] * l;
+                    suml2 += l * l;
+                }
+                if (suml2 <= 0) continue;
+                float s = sumlx / suml2;
+                if (scale_f16) s = to_f16_and_back(s);
+                float e = symmetric_error(x, n, s, lo, hi);
+                if (e < best_e) { best_e = e; best_s = s; }
+            }
+        }
+    }
+    float is = best_s == 0 ? 0 : 1.0f / best_s;
+    for (size_t i = 0; i < n; i++) {
+        float l = clampf(round_away(x[i] * is), lo, hi);
+        codes[i] = bits == 8 ? (unsigned char)(signed char)l : (unsigned char)(l + 8.0f);
+    }
+    *scale = best_s;
+}
+
+/// Affine: x ≈ s · n + b with n in [0, 2^bits − 1]; plain (s = (max − min) / nmax, b = min) or
+/// with a searched range refitted by least squares. Codes use the storage-rounded s and b.
+MM1_CLONES
+static void affine_group(const float *x, size_t n, int bits, int scale_f16, int optimize, unsigned char *codes, float *scale, float *bias) {
+    const float nmax = bits == 8 ? 255.0f : 15.0f;
+    float mn = x[0], mx = x[0];
+    for (size_t i = 1; i < n; i++) { mn = fminf(mn, x[i]); mx = fmaxf(mx, x[i]); }
+    float s = (mx - mn) / nmax, b = mn;
+    if (optimize && mx > mn) {
+        float best_e = INFINITY, best_s = s, best_b = b;
+        for (int k = 0; k <= 20; k++) {
+            float iscale = (nmax - 1.0f + 0.1f * (float)k) / (mx - mn);
+            float sl = 0, sl2 = 0, sxl = 0, sx = 0;
+            for (size_t i = 0; i < n; i++) {
+                float l = clampf(round_away(iscale * (x[i] - mn)), 0, nmax);
+                sl += l; sl2 += l * l; sxl += x[i] * l; sx += x[i];
+            }
+            float fn = (float)n, det = fn * sl2 - sl * sl;
+            if (det <= 0) continue;
+            float cs = (fn * sxl - sx * sl) / det;
+            float cb = (sl2 * sx - sl * sxl) / det;
+            if (!(cs > 0)) continue;
+            if (scale_f16) { cs = to_f16_and_back(cs); cb = to_f16_and_back(cb); }
+            float ics = 1.0f / cs, e = 0;
+            for (size_t i = 0; i < n; i++) {
+                float l = clampf(round_away((x[i] - cb) * ics), 0, nmax);
+                float r = cs * l + cb - x[i];
+                e += r * r;
+            }
+            if (e < best_e) { best_e = e; best_s = cs; best_b = cb; }
+        }
+        // Compare with the plain range, so the search never loses.
+        float ps = scale_f16 ? to_f16_and_back(s) : s, pb = scale_f16 ? to_f16_and_back(b) : b;
+        float e = 0, ips = ps == 0 ? 0 : 1.0f / ps;
+        for (size_t i = 0; i < n; i++) {
+            float l = clampf(round_away((x[i] - pb) * ips), 0, nmax);
+            float r = ps * l + pb - x[i];
+            e += r * r;
+        }
+        if (e <= best_e) { best_s = s; best_b = b; }
+        s = best_s; b = best_b;
+    }
+    if (scale_f16) { s = to_f16_and_back(s); b = to_f16_and_back(b); }
+    float is = s == 0 ? 0 : 1.0f / s;
+    for (size_t i = 0; i < n; i++) codes[i] = (unsigned char)clampf(round_away((x[i] - b) * is), 0, nmax);
+    *scale = s;
+    *bias = b;
+}
+
+long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, int bits, int affine, int scale_f16, int optimize,
+                       unsigned char *codes, float *scales, float *biases) {
+    if (group == 0 || cols % group != 0 || (bits != 8 && bits != 4) || (bits == 4 && group % 2 != 0)) return -2;
+    unsigned char tmp[MM1_MAX_INT4_GROUP];
+    if (bits == 4 && group > MM1_MAX_INT4_GROUP) return -2;
+    const size_t groups = cols / group;
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = x + r * cols;
+        for (size_t i = 0; i < cols; i++) {
+            if (!isfinite(row[i])) return (long)(r * cols + i);
+        }
+        for (size_t g = 0; g < groups; g++) {
+            const float *xs = row + g * group;
+            size_t k = r * groups + g;
+            // int8 codes go straight to their place; int4 codes one per byte to `tmp`, then packed.
+            unsigned char *dst = bits == 8 ? codes + r * cols + g * group : tmp;
+            if (affine) affine_group(xs, group, bits, scale_f16, optimize, dst, &scales[k], &biases[k]);
+            else if (optimize) symmetric_group_optimized(xs, group, bits, scale_f16, dst, &scales[k]);
+            else symmetric_group(xs, group, bits, dst, &scales[k]);
+            if (bits == 4) {
+                unsigned char *out = codes + (r * cols + g * group) / 2;
+                for (size_t i = 0; i < group / 2; i++) out[i] = (unsigned char)(tmp[2 * i] | (tmp[2 * i + 1] << 4));
+            }
+        }
+    }
+    return -1;
+}
+
+MM1_CLONES
+void mm1_dequantize_rows(const unsigned char *codes, const float *scales, const float *biases, size_t rows, size_t cols, size_t group,
+                         int bits, int affine, float *out) {
+    const size_t groups = cols / group;
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t g = 0; g < groups; g++) {
+            const size_t k = r * groups + g, first = r * cols + g * group;
+            const float s = scales[k], b = affine ? biases[k] : 0;
+            float *o = out + first;
+            if (bits == 8) {
+                if (affine) {
+                    for (size_t i = 0; i < group; i++) o[i] = s * (float)codes[first + i] + b;
+                } else {
+                    const signed char *q = (const signed char *)codes + first;
+                    for (size_t i = 0; i < group; i++) o[i] = s * (float)q[i];
+                }
+            } else {
+                const unsigned char *q = codes + first / 2;
+                if (affine) {
+                    for (size_t i = 0; i < group / 2; i++) {
+                        o[2 * i] = s * (float)(q[i] & 15) + b;
+                        o[2 * i + 1] = s * (float)(q[i] >> 4) + b;
+                    }
+                } else {
+                    for (size_t i = 0; i < group / 2; i++) {
+                        o[2 * i] = s * (float)((int)(q[i] & 15) - 8);
+                        o[2 * i + 1] = s * (float)((int)(q[i] >> 4) - 8);
+                    }
+                }
+            }
+        }
+    }
+}
