@@ -3,6 +3,7 @@ import Foundation
 import MM1Formats
 import MM1Graph
 import MM1Package
+import MM1Quantization
 import MM1Reference
 import MM1Tensor
 
@@ -30,7 +31,9 @@ public enum ExitStatus {
         case is FormatError, is ConversionError, is TensorLookupError, is ImportError, is ConfigError, is DecodingError: dataError
         case let e as PackageError: e.reason == .noManifest ? noInput : dataError
         case is ValidationFailure: usage
-        case is ReferenceError, is GGUFExport.ExportError: dataError
+        case is ReferenceError, is GGUFExport.ExportError, is QuantizationError: dataError
+        case let e as QuantizationPolicyError:
+            if case .alreadyQuantized = e { dataError } else { usage }
         case let e as FileSystemError: e.isMissingFile ? noInput : ioError
         case let e as OutputError:
             switch e {

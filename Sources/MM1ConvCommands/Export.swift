@@ -3,28 +3,32 @@ import Foundation
 import MM1Formats
 import MM1Package
 
-/// `mm1conv export PKG --format gguf --out FILE`: a package's language model for llama.cpp.
+/// `mm1conv export PKG --format gguf|mlx`: a package for llama.cpp or MLX.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export a package's language model as GGUF (llama.cpp's llama architecture).",
+        abstract: "Export a package as GGUF (llama.cpp's llama architecture) or in MLX's layout (mlx-lm).",
         discussion: """
-            --type f32|f16|q8_0|q4_0 sets how the large matrices are stored (Q8_0/Q4_0 byte-exact with llama.cpp's \
-            reference quantizers); norms, the MoE router, the token embedding and the output head stay in F32/F16. \
-            q and k rows are permuted as llama.cpp expects. The image encoder and connector go to a second GGUF \
-            (llama.cpp has no C-Abstractor) under mm1conv's canonical names; both files carry the MM1 config \
-            (key mm1conv.config), so a folder holding the two imports back. Files are written to temporary names and renamed.
+            GGUF: --type f32|f16|q8_0|q4_0 sets how the large matrices are stored (Q8_0/Q4_0 byte-exact with llama.cpp's \
+            reference quantizers; a quantized package's int8/int4 symmetric groups of 32 are carried over as Q8_0/Q4_0 \
+            blocks without requantizing, and its type is the default); norms, the MoE router, the token embedding and the \
+            output head stay in F32/F16. q and k rows are permuted as llama.cpp expects. The image encoder and connector go \
+            to a second GGUF (llama.cpp has no C-Abstractor) under mm1conv's canonical names; both files carry the MM1 config \
+            (key mm1conv.config), so a folder holding the two imports back. \
+            MLX: --out DIR gets config.json (with MLX's quantization block), model.safetensors (mlx-lm names; quantized \
+            weights as uint32-packed codes, scales and biases) and mm1-vision.safetensors. \
+            Outputs are written to temporary names and renamed.
             """)
 
     @Argument(help: "The MM1 package.")
     var package: String
 
-    @Option(help: "Output format (gguf).")
+    @Option(help: "Output format: gguf or mlx.")
     var format: String = "gguf"
 
-    @Option(help: "Storage type of the large matrices: f32, f16, q8_0 or q4_0.")
-    var type: String = "f16"
+    @Option(help: "GGUF storage type of the large matrices: f32, f16, q8_0 or q4_0 (default: f16, or q8_0/q4_0 for an int8/int4 package).")
+    var type: String?
 
-    @Option(help: "Output file of the language model (default: PKG's name with -TYPE.gguf beside it).")
+    @Option(help: "Output file of the language model, or the MLX folder (default: PKG's name with -TYPE.gguf or -mlx beside it).")
     var out: String?
 
     @Option(help: "Output file of the image encoder and connector (default: the language file's name with -vision).")
@@ -34,22 +38,33 @@ struct Export: ParsableCommand {
     var force = false
 
     func validate() throws {
-        guard format == "gguf" else { throw ValidationError("--format \(format) is not supported yet (gguf is)") }
-        guard GGUFExport.TensorType(rawValue: type) != nil else {
-            throw ValidationError("--type \(type) is not one of \(GGUFExport.TensorType.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard format == "gguf" || format == "mlx" else { throw ValidationError("--format \(format) is not supported (gguf or mlx)") }
+        if let type {
+            guard format == "gguf" else { throw ValidationError("--type applies to --format gguf") }
+            guard GGUFExport.TensorType(rawValue: type) != nil else {
+                throw ValidationError("--type \(type) is not one of \(GGUFExport.TensorType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
         }
+        if format == "mlx", visionOut != nil { throw ValidationError("--vision-out applies to --format gguf (MLX exports hold both in one folder)") }
     }
 
     func run() throws {
         try reportingErrors {
             let source = try MM1Package.open(package)
             let base = (package.hasSuffix("/") ? String(package.dropLast()) : package) as NSString
-            let destination = out ?? (base.deletingPathExtension + "-\(type).gguf")
+            var stdout = FileHandleStream.standardOutput
+            if format == "mlx" {
+                let destination = out ?? (base.deletingPathExtension + "-mlx")
+                let notes = try MLXExport.export(source, to: destination, overwrite: force)
+                for note in notes { print("note      \(note)", to: &stdout) }
+                print("wrote \(destination) (config.json, model.safetensors, mm1-vision.safetensors)", to: &stdout)
+                return
+            }
+            let kind = type.flatMap(GGUFExport.TensorType.init(rawValue:)) ?? GGUFExport.defaultType(for: source)
+            let destination = out ?? (base.deletingPathExtension + "-\(kind.rawValue).gguf")
             let vision = visionOut ?? ((destination as NSString).deletingPathExtension + "-vision.gguf")
-            let kind = GGUFExport.TensorType(rawValue: type)!
             let notes = try GGUFExport.export(source, type: kind, to: destination, overwrite: force)
             try GGUFExport.exportVision(source, type: kind, to: vision, overwrite: force)
-            var stdout = FileHandleStream.standardOutput
             for note in notes { print("note      \(note)", to: &stdout) }
             print("wrote \(destination)", to: &stdout)
             print("wrote \(vision) (image encoder and connector, mm1conv names)", to: &stdout)

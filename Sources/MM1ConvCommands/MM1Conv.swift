@@ -13,7 +13,7 @@ public struct MM1Conv: ParsableCommand {
             66 input not found; 73 output exists or cannot be created; 74 I/O error; 70 internal error.
             """,
         version: MM1Conv.versionText,
-        subcommands: [Inspect.self, Import.self, Verify.self, Export.self, HDF5Worker.self]
+        subcommands: [Inspect.self, Import.self, Quantize.self, Verify.self, Export.self, HDF5Worker.self]
     )
 
     public init() {}

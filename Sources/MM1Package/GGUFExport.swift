@@ -1,6 +1,7 @@
 import Foundation
 import MM1Formats
 import MM1Graph
+import MM1Quantization
 import MM1Tensor
 
 /// `mm1conv export --format gguf`: the language model of a package as a GGUF v3 file with llama.cpp's
@@ -28,6 +29,42 @@ public enum GGUFExport {
             case .q4_0: 2
             }
         }
+    }
+
+    /// The type a package exports to by default: Q4_0 when most of its quantized decoder weights are
+    /// int4, Q8_0 when int8, F16 for an unquantized package.
+    public static func defaultType(for package: MM1Package) -> TensorType {
+        let quantized = package.manifest.tensors.compactMap { name, entry in name.hasPrefix("language.") ? entry.quantization?.bits : nil }
+        guard !quantized.isEmpty else { return .f16 }
+        return quantized.filter { $0 == .int4 }.count * 2 >= quantized.count ? .q4_0 : .q8_0
+    }
+
+    /// The ggml blocks of a quantized parameter whose format is exactly `type`'s (symmetric, groups of 32,
+    /// f16 scales: Q8_0 for int8, Q4_0 for int4), row by row; nil when it must be requantized.
+    static func ggmlBlocks(_ q: QuantizedTensor, as type: GGMLType) -> [UInt8]? {
+        let f = q.format
+        guard f.mode == .symmetric, f.groupSize == 32, q.scales.dtype == .f16,
+              (f.bits == .int8 && type.id == GGMLType.q8_0.id) || (f.bits == .int4 && type.id == GGMLType.q4_0.id) else { return nil }
+        let groups = q.layout.rows * q.layout.groupsPerRow
+        let block = f.bits == .int8 ? 34 : 18
+        var out = [UInt8](repeating: 0, count: groups * block)
+        q.codes.withUnsafeBytes { codes in
+            q.scales.withUnsafeBytes { scales in
+                for g in 0..<groups {
+                    let o = g * block
+                    out[o] = scales[2 * g]
+                    out[o + 1] = scales[2 * g + 1]
+                    if f.bits == .int8 {
+                        for j in 0..<32 { out[o + 2 + j] = codes[32 * g + j] }
+                    } else {
+                        // Ours: element 2i low nibble, 2i+1 high nibble of byte i. ggml: element j (< 16) low, j + 16 high of byte j.
+                        func code(_ e: Int) -> UInt8 { (codes[16 * g + e / 2] >> (4 * UInt8(e % 2))) & 15 }
+                        for j in 0..<16 { out[o + 2 + j] = code(j) | code(j + 16) << 4 }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// llama.cpp's name for a canonical language parameter, and whether its rows are rotary-permuted.
@@ -112,13 +149,28 @@ public enum GGUFExport {
         notes.append("llama.context_length is not in an MM1 config: written as 4096; no tokenizer section (MM1 packages carry none)")
 
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.tensor), overwrite: overwrite)
+        var carried = 0, requantized: [String] = []
         for (spec, tensor, rotary) in plan {
-            var values = try package.parameter(named: spec.name).floats()
+            let stored = try package.parameter(named: spec.name)
+            if let q = stored.quantized, var blocks = ggmlBlocks(q, as: tensor.type) {
+                if rotary { blocks = permuteRotary(blocks, rows: spec.shape.dimensions[0], headDim: config.headDim) }
+                try blocks.withUnsafeBytes { try writer.write(tensor.name, bytes: $0) }
+                carried += 1
+                continue
+            }
+            if let q = stored.quantized, tensor.type.id == GGMLType.q8_0.id || tensor.type.id == GGMLType.q4_0.id {
+                requantized.append("\(tensor.name) (\(q.format))")
+            }
+            var values = try stored.floats()
             if rotary { values = permuteRotary(values, rows: spec.shape.dimensions[0], headDim: config.headDim) }
             guard values.allSatisfy(\.isFinite) else { throw ExportError.nonFinite(spec.name) }
             try encode(values, as: tensor) { try writer.write(tensor.name, bytes: $0) }
         }
         try writer.commit()
+        if carried > 0 { notes.append("\(carried) quantized matrices carried over as \(type.rawValue.uppercased()) blocks without requantizing") }
+        if !requantized.isEmpty {
+            notes.append("requantized to \(type.rawValue.uppercased()) (their format is not \(type == .q8_0 ? "int8" : "int4") symmetric g32 with f16 scales): " + requantized.joined(separator: ", "))
+        }
         return notes
     }
 
@@ -132,8 +184,16 @@ public enum GGUFExport {
     public static func exportVision(_ package: MM1Package, type: TensorType, to path: String, overwrite: Bool = false) throws {
         let graph = try MM1Model(graphOf: package.manifest.config)
         let specs = graph.specs.filter { $0.component != .language }
-        let tensors = specs.map { spec -> GGUFWriter.Tensor in
+        // Quantized matrices in ggml's own formats are carried as Q8_0/Q4_0 blocks; other quantized ones
+        // are written dequantized in F32 (exact), plain ones as the --type says.
+        let stored = try specs.map { try package.parameter(named: $0.name) }
+        let tensors = zip(specs, stored).map { spec, p -> GGUFWriter.Tensor in
             let dims = spec.shape.dimensions
+            if let q = p.quantized {
+                let carried: GGMLType = q.format.bits == .int8 ? .q8_0 : .q4_0
+                let kind = ggmlBlocks(q, as: carried) != nil ? carried : .f32
+                return GGUFWriter.Tensor(name: spec.name, type: kind, dimensions: dims.reversed())
+            }
             return GGUFWriter.Tensor(name: spec.name, type: dims.count < 2 || type == .f32 ? .f32 : .f16, dimensions: dims.reversed())
         }
         let metadata: [(key: String, value: GGUFValue)] = [
@@ -142,8 +202,12 @@ public enum GGUFExport {
             (configKey, .string(String(decoding: try package.manifest.config.jsonData(), as: UTF8.self))),
         ]
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: tensors, overwrite: overwrite)
-        for (spec, tensor) in zip(specs, tensors) {
-            try encode(try package.parameter(named: spec.name).floats(), as: tensor) { try writer.write(tensor.name, bytes: $0) }
+        for (p, tensor) in zip(stored, tensors) {
+            if let q = p.quantized, let blocks = ggmlBlocks(q, as: tensor.type) {
+                try blocks.withUnsafeBytes { try writer.write(tensor.name, bytes: $0) }
+            } else {
+                try encode(try p.floats(), as: tensor) { try writer.write(tensor.name, bytes: $0) }
+            }
         }
         try writer.commit()
     }
@@ -164,8 +228,9 @@ public enum GGUFExport {
         try bytes.withUnsafeBytes(body)
     }
 
-    /// llama.cpp's rotary permutation of q/k rows: GGUF row `h·d + 2i + j` is canonical row `h·d + j·d/2 + i`.
-    static func permuteRotary(_ values: [Float], rows: Int, headDim d: Int) -> [Float] {
+    /// llama.cpp's rotary permutation of q/k rows: GGUF row `h·d + 2i + j` is canonical row `h·d + j·d/2 + i`
+    /// (rows of values, or of ggml blocks).
+    static func permuteRotary<T>(_ values: [T], rows: Int, headDim d: Int) -> [T] {
         let cols = values.count / rows
         var out = values
         for r in 0..<rows {

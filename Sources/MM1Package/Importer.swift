@@ -1,6 +1,7 @@
 import Foundation
 import MM1Formats
 import MM1Graph
+import MM1Quantization
 import MM1Tensor
 
 /// The element type an import writes.
@@ -32,6 +33,8 @@ public struct Importer {
     public var overwrite = false
     /// Called with the bytes written after each parameter.
     public var progress: (@Sendable (Int) -> Void)?
+    /// Store parameters quantized, as the policy decides (`mm1conv quantize`); `nil` for a plain import.
+    public var quantization: QuantizationPolicy?
 
     public init() {}
 
@@ -49,25 +52,35 @@ public struct Importer {
         guard plan.report.isComplete else { throw ImportError(report: plan.report) }
         if !overwrite, FileManager.default.fileExists(atPath: destination) { throw OutputError.exists(path: destination) }
 
+        let layout = try StorageLayout(plan: plan, dtype: dtype, policy: quantization)
         let staging = try StagingFolder(beside: destination)
         // Source files are hashed for the provenance on another thread while tensors are converted.
         let sourceHashes = SourceHashing(files: Set(checkpoint.files).sorted())
-        let byName = Dictionary(uniqueKeysWithValues: plan.assignments.map { ($0.spec.name, $0) })
-        let entries = plan.assignments.map { a in
-            SafetensorsLayout.Entry(name: a.spec.name, dtype: dtype.dtype(for: a.sources[0].dtype), shape: a.spec.shape)
-        }
-        let writer = try SafetensorsCheckpointWriter(folder: staging.path, entries: entries, maxShardBytes: maxShardBytes, metadata: ["format": "pt"])
+        let writer = try SafetensorsCheckpointWriter(folder: staging.path, entries: layout.entries, maxShardBytes: maxShardBytes, metadata: ["format": "pt"])
         // Two stages overlap: this thread converts parameter n+1 while a writer thread hashes and
         // writes parameter n. At most two finished buffers wait, so memory stays near two parameters.
         let pipeline = WritePipeline(writer: writer, depth: 2, largest: writer.writeOrder.map(\.byteCount).max() ?? 0)
         defer { pipeline.drain() }  // on an error, no write may still run when the staging folder goes
+        let quantized = QuantizedParts(largestCount: layout.largestQuantizedCount, scaleDType: layout.scaleDType)
         for info in writer.writeOrder {
             try pipeline.check()
-            let assignment = byName[info.name]!
-            let views = try assignment.sources.map { try checkpoint.source.view(named: $0.name) }
             let buffer = pipeline.buffer(byteCount: info.byteCount)
-            try Materializer.fill(assignment, views: views, as: info.dtype, into: UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount]))
-            views.forEach { $0.releasePages() }
+            let out = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount])
+            switch layout.parts[info.name]! {
+            case .plain(let assignment):
+                let views = try assignment.sources.map { try checkpoint.source.view(named: $0.name) }
+                try Materializer.fill(assignment, views: views, as: info.dtype, into: out)
+                views.forEach { $0.releasePages() }
+            case .quantized(let assignment, let tensorLayout, let piece):
+                try quantized.write(piece, of: assignment, layout: tensorLayout, into: out) { values throws in
+                    let views = try assignment.sources.map { try checkpoint.source.view(named: $0.name) }
+                    try Materializer.fill(assignment, views: views, as: .f32, into: values)
+                    views.forEach { $0.releasePages() }
+                } quantize: { values, codes, scales, biases throws in
+                    try GroupQuantizer(format: tensorLayout.format, scaleDType: layout.scaleDType, optimizeScales: layout.optimizeScales)
+                        .quantize(assignment.spec.name, values, layout: tensorLayout, codes: codes, scales: scales, biases: biases)
+                }
+            }
             pipeline.submit(info, buffer)
             progress?(info.byteCount)
         }
@@ -82,7 +95,8 @@ public struct Importer {
             shards[shard.fileName] = .init(bytes: bytes, sha256: digest)
             for t in shard.layout.tensors {
                 tensors[t.name] = .init(dtype: t.dtype, shape: t.shape.dimensions, shard: shard.fileName,
-                                        offset: shard.layout.headerBytes.count + t.byteRange.lowerBound, bytes: t.byteCount, sha256: digests[t.name]!)
+                                        offset: shard.layout.headerBytes.count + t.byteRange.lowerBound, bytes: t.byteCount, sha256: digests[t.name]!,
+                                        quantization: layout.quantization[t.name])
             }
         }
         let sources = try sourceHashes.wait()
@@ -93,7 +107,7 @@ public struct Importer {
                 transforms: Dictionary(uniqueKeysWithValues: plan.assignments.map { a in
                     (a.spec.name, "\(a.transform) of \(a.sources.map(\.name).joined(separator: ", ")) [\(a.dialect)]")
                 }),
-                decisions: notes + plan.report.decisions))
+                decisions: notes + plan.report.decisions + layout.notes))
         let file = try AtomicFile(path: "\(staging.path)/\(PackageManifest.fileName)")
         try file.write(Array(try manifest.jsonData()))
         try file.commit()

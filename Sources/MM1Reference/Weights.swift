@@ -1,4 +1,6 @@
 import Foundation
+import MM1Formats
+import MM1Graph
 import MM1Quantization
 import MM1Tensor
 
@@ -186,5 +188,51 @@ public final class CachedWeights<Leaf: StoredParameter>: WeightProvider, @unchec
         let copy = Weight(shape: fresh.shape, values: fresh.values)  // owned memory, not the mapping
         lock.withLock { cache[key] = copy }
         return copy
+    }
+}
+
+/// Weights read straight from a checkpoint through its mapping plan (names mapped, transforms
+/// applied, converted to f32), for running a source that is not a package — `mm1conv quantize`
+/// verifies its output against its input this way. The last parameter read is kept, so slices of
+/// one stacked tensor (experts) are made from one conversion.
+public final class PlannedWeights: WeightProvider, @unchecked Sendable {
+    public typealias Parameter = MappingPlan.Assignment
+    private let source: any TensorSource
+    private let lock = NSLock()
+    private var last: (name: String, weight: Weight)?
+
+    public init(source: any TensorSource) { self.source = source }
+
+    /// The model over `plan`'s assignments.
+    public static func model(_ plan: MappingPlan, config: MM1Config) throws -> MM1Model<MappingPlan.Assignment> {
+        let byName = Dictionary(uniqueKeysWithValues: plan.assignments.map { ($0.spec.name, $0) })
+        return try MM1Model(config: config) { spec in byName[spec.name]! }
+    }
+
+    public func name(of a: MappingPlan.Assignment) -> String { a.spec.name }
+
+    public func weight(_ a: MappingPlan.Assignment) throws(ReferenceError) -> Weight {
+        if let hit = lock.withLock({ last?.name == a.spec.name ? last?.weight : nil }) { return hit }
+        let count = a.spec.shape.elementCount
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        do {
+            let views = try a.sources.map { try source.view(named: $0.name) }
+            try Materializer.fill(a, views: views, as: .f32, into: UnsafeMutableRawBufferPointer(start: buffer, count: count * 4))
+        } catch {
+            buffer.deallocate()
+            throw .parameter(a.spec.name, "cannot be read from the checkpoint: \(error)")
+        }
+        let weight = Weight(shape: a.spec.shape.dimensions, owned: buffer)
+        lock.withLock { last = (a.spec.name, weight) }
+        return weight
+    }
+
+    public func weight(_ a: MappingPlan.Assignment, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        let whole = try weight(a)
+        let dims = a.spec.shape.dimensions
+        guard range.lowerBound >= 0, range.upperBound <= (dims.first ?? 1) else { throw .parameter(a.spec.name, "slice \(range) outside its first dimension") }
+        let inner = dims.dropFirst().reduce(1, *)
+        let values = Array(UnsafeBufferPointer(start: whole.pointer + range.lowerBound * inner, count: range.count * inner))
+        return Weight(shape: [range.count] + dims.dropFirst(), values: values)
     }
 }

@@ -19,11 +19,12 @@ public enum CommandRunner {
         return dir.appendingPathComponent("mm1conv")
     }
 
-    /// Runs `mm1conv arguments…` and waits for it.
-    public static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+    /// Runs `mm1conv arguments…` (in the folder `directory`, if given) and waits for it.
+    public static func run(_ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil) throws -> CommandResult {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
