@@ -5,6 +5,12 @@ VENV ?= /opt/mm1py
 PY := $(VENV)/bin/python
 APT_PACKAGES := libhdf5-dev libzstd-dev libopenblas-dev pkg-config
 PIP_PACKAGES := numpy safetensors ml_dtypes jsonschema gguf
+# The runtimes that load the exports (Tests/Interop/check_runtimes.py). llama-cpp-python builds llama.cpp
+# from source (about 6 minutes on 2 cores): for a portable x86-64 CPU with AVX2 (a native build here picked
+# AMX instructions the VM refuses).
+PIP_RUNTIMES := mlx==0.32.4 mlx-cpu==0.32.4 mlx-lm==0.32.2 llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF \
+	$(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 INTEROP_DIR ?= $(CURDIR)/.build/interop
 
 .PHONY: setup sample test swift-test interop fixtures bench
@@ -17,6 +23,8 @@ setup:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi; fi
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@$(PY) -c "import numpy, safetensors, ml_dtypes, jsonschema, gguf" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
+	@$(PY) -c "import mlx.core, mlx_lm, llama_cpp" 2>/dev/null || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q $(PIP_RUNTIMES)
 
 ## The main job on the bundled sample: import the tiny MM1 checkpoint (Honeybee layout) as an MM1 package,
 ## then prove it computes what PyTorch computed, stage by stage.
@@ -32,6 +40,7 @@ test: setup
 	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)/safetensors
 	$(PY) Tests/Interop/check_schemas.py $(INTEROP_DIR)
 	$(PY) Tests/Interop/check_gguf.py $(INTEROP_DIR)
+	$(PY) Tests/Interop/check_runtimes.py $(INTEROP_DIR)
 
 ## Regenerate golden fixtures and the samples (needs torch, transformers, timm, open_clip and apple/ml-aim's
 ## sources in AIM_SRC, see generate_aim.py; not part of the tests).
@@ -44,6 +53,8 @@ fixtures:
 	$(PY) Tests/Fixtures/generate_dialects.py
 	$(PY) Tests/Fixtures/generate_aim.py --aim-src $(AIM_SRC)
 	$(PY) Tests/Fixtures/generate_forward.py --aim-src $(AIM_SRC) --mm1conv .build/debug/mm1conv
+	$(PY) Tests/Fixtures/generate_gguf_quant.py
+	$(PY) Tests/Fixtures/generate_mlx_quant.py
 	$(PY) Samples/make_sample.py
 	$(PY) Samples/make_tiny_mm1.py
 

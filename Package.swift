@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "mm1bench",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Quantization", "MM1Package", "MM1Reference",
+                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1Package", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -133,9 +133,9 @@ public enum MLXExport {
                     }
                 }
                 source = try QuantizedTensor(name: q.name, format: format, shape: q.layout.shape,
-                                             codes: InMemory.view(q.name, codes, format.codeDType, layout.codes),
-                                             scales: InMemory.view(q.name + ".scales", scales, .f16, layout.scales),
-                                             biases: InMemory.view(q.name + ".biases", biases, .f16, layout.scales))
+                                             codes: TensorView(copying: codes, name: q.name, dtype: format.codeDType, shape: try Shape(layout.codes)),
+                                             scales: TensorView(copying: scales, name: q.name + ".scales", dtype: .f16, shape: try Shape(layout.scales)),
+                                             biases: TensorView(copying: biases, name: q.name + ".biases", dtype: .f16, shape: try Shape(layout.scales)))
                 note = "\(q.name): \(q.format) has no MLX equivalent (groups of 32, 64 or 128): requantized to \(format)"
             }
             let layout = source.layout, format = layout.format
@@ -195,24 +195,6 @@ public enum MLXExport {
         }
         c["mm1conv_config"] = .config(config)
         return c
-    }
-}
-
-/// Views over bytes held in memory (requantized parts).
-enum InMemory {
-    final class Owner: @unchecked Sendable {
-        let buffer: UnsafeMutableRawBufferPointer
-        init(_ bytes: [UInt8]) {
-            buffer = .allocate(byteCount: max(1, bytes.count), alignment: 64)
-            buffer.copyBytes(from: bytes)
-        }
-        deinit { buffer.deallocate() }
-    }
-
-    static func view(_ name: String, _ bytes: [UInt8], _ dtype: DType, _ shape: [Int]) throws -> TensorView {
-        let owner = Owner(bytes)
-        return TensorView(info: TensorInfo(name: name, dtype: dtype, shape: try Shape(shape), byteRange: 0..<bytes.count),
-                          bytes: UnsafeRawBufferPointer(rebasing: owner.buffer[0..<bytes.count]), owner: owner)
     }
 }
 

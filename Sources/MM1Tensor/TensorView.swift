@@ -65,3 +65,30 @@ public struct TensorView: @unchecked Sendable {
         return values
     }
 }
+
+extension TensorView {
+    /// A view of `info.byteCount` bytes of its own heap memory, which `fill` writes first: tensors
+    /// made in memory (dequantized GGUF blocks, requantized parts, tests) used where mapped ones are.
+    public init(info: TensorInfo, filling fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        let owner = OwnedBytes(count: info.byteCount)
+        try fill(owner.storage)
+        self.init(info: info, bytes: UnsafeRawBufferPointer(owner.storage), owner: owner)
+    }
+
+    /// A view of a copy of `bytes` (see ``init(info:filling:)``).
+    public init(copying bytes: [UInt8], name: String, dtype: DType, shape: Shape) {
+        self.init(info: TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: 0..<bytes.count)) { $0.copyBytes(from: bytes) }
+    }
+}
+
+/// Heap bytes kept alive by the views made of them.
+private final class OwnedBytes: @unchecked Sendable {
+    let storage: UnsafeMutableRawBufferPointer
+
+    init(count: Int) {
+        let base = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, count), alignment: 64)
+        storage = UnsafeMutableRawBufferPointer(rebasing: base[0..<count])
+    }
+
+    deinit { UnsafeMutableRawBufferPointer(start: storage.baseAddress, count: max(1, storage.count)).deallocate() }
+}

@@ -1,7 +1,9 @@
 import Dispatch
 import Foundation
 import MM1Formats
+import MM1Graph
 import MM1Package
+import MM1Quantization
 import MM1Reference
 import MM1Tensor
 
@@ -13,6 +15,11 @@ import MM1Tensor
 ///   mm1bench gguf PATH RUNS                open a GGUF file and dequantize every tensor to f32
 ///   mm1bench forward PKG REF RUNS          one reference forward pass (logits only) on REF's inputs,
 ///                                          after one warm-up pass
+///   mm1bench synthesize CONFIG OUT         an f16 checkpoint of CONFIG's graph in canonical names: seeded Gaussian
+///                                          weights (std 0.02), norm weights 1, written tensor by tensor
+///   mm1bench quantize PATH int8|int4 RUNS  quantize every matrix of a safetensors file in memory (groups of 32)
+///   mm1bench quant-rmse PATH               relative RMSE (√(Σ(x − x̂)²/Σx²)) and bits per weight of each
+///                                          quantization scheme on the matrices of a safetensors file
 func main() throws {
     let args = CommandLine.arguments
     guard args.count >= 3 else {
@@ -90,6 +97,103 @@ func main() throws {
         report(["bench": "forward", "median_s": median(times), "cached_median_s": median(cachedTimes), "min_s": times.min()!, "first_s": first,
                 "runs": runs, "threads": ProcessorCount.active, "tokens": inputs.inputIDs.first?.count ?? 0,
                 "blas": BLAS.description])
+    case "synthesize":
+        let config = try JSONDecoder().decode(MM1Config.self, from: Data(contentsOf: URL(fileURLWithPath: args[2])))
+        let specs = try MM1Model(graphOf: config).specs
+        let layout = try SafetensorsLayout(entries: specs.map { .init(name: $0.name, dtype: .f16, shape: $0.shape) })
+        let writer = try SafetensorsWriter(path: args[3], layout: layout)
+        var state: UInt64 = 20261129
+        func gaussian() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u1 = Double(state >> 11) / Double(1 << 53) + 1e-300
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u2 = Double(state >> 11) / Double(1 << 53)
+            return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2) * 0.02)
+        }
+        let byName = Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0) })
+        for info in layout.tensors {
+            let spec = byName[info.name]!
+            let isNorm = spec.role == .normWeight
+            let values = (0..<spec.shape.elementCount).map { _ in isNorm ? 1 : gaussian() }
+            var bytes = [UInt8](repeating: 0, count: info.byteCount)
+            try values.withUnsafeBufferPointer { v in try bytes.withUnsafeMutableBytes { try DTypeConversion.fromFloat32(v, to: .f16, into: $0) } }
+            try bytes.withUnsafeBytes { try writer.write(info.name, bytes: $0) }
+        }
+        try writer.commit()
+        report(["bench": "synthesize", "weights": specs.reduce(0) { $0 + $1.shape.elementCount }])
+    case "quant-rmse":
+        let file = try SafetensorsFile(path: args[2])
+        let schemes: [(String, QuantizedFormat, Bool)] = [
+            ("int8 sym g32 (= Q8_0)", .init(bits: .int8, mode: .symmetric, groupSize: 32), false),
+            ("int4 sym g32 (= Q4_0)", .init(bits: .int4, mode: .symmetric, groupSize: 32), false),
+            ("int4 sym g32 optimized", .init(bits: .int4, mode: .symmetric, groupSize: 32), true),
+            ("int4 affine g64", .init(bits: .int4, mode: .affine, groupSize: 64), false),
+            ("int4 affine g64 optimized", .init(bits: .int4, mode: .affine, groupSize: 64), true),
+            ("int4 affine g32", .init(bits: .int4, mode: .affine, groupSize: 32), false),
+            ("int4 affine g32 optimized", .init(bits: .int4, mode: .affine, groupSize: 32), true),
+        ]
+        var results: [[String: Any]] = []
+        for (label, format, optimize) in schemes {
+            var squaredError = 0.0, squaredValue = 0.0, weights = 0, bytes = 0
+            for info in file.tensors where info.shape.rank == 2 && [.f16, .bf16, .f32].contains(info.dtype) {
+                guard let layout = try? format.layout(of: info.shape.dimensions) else { continue }
+                let x = try file.view(named: info.name).floats()
+                var codes = [UInt8](repeating: 0, count: layout.rows * layout.codeBytesPerRow)
+                var scales = [UInt8](repeating: 0, count: layout.rows * layout.groupsPerRow * 2), biases = scales
+                try x.withUnsafeBufferPointer { v in
+                    try codes.withUnsafeMutableBytes { c in
+                        try scales.withUnsafeMutableBytes { sc in
+                            try biases.withUnsafeMutableBytes { b in
+                                try GroupQuantizer(format: format, scaleDType: .f16, optimizeScales: optimize)
+                                    .quantize(info.name, v, layout: layout, codes: c, scales: sc, biases: format.mode == .affine ? b : nil)
+                            }
+                        }
+                    }
+                }
+                let stored = try QuantizedTensor(
+                    name: info.name, format: format, shape: layout.shape, codes: TensorView(copying: codes, name: info.name, dtype: format.codeDType, shape: try Shape(layout.codes)),
+                    scales: TensorView(copying: scales, name: info.name, dtype: .f16, shape: try Shape(layout.scales)),
+                    biases: format.mode == .affine ? TensorView(copying: biases, name: info.name, dtype: .f16, shape: try Shape(layout.scales)) : nil)
+                let back = stored.floats()
+                for i in 0..<x.count {
+                    let d = Double(x[i] - back[i])
+                    squaredError += d * d
+                    squaredValue += Double(x[i]) * Double(x[i])
+                }
+                weights += x.count
+                bytes += stored.byteCount
+            }
+            results.append(["scheme": label, "relative_rmse": (squaredError / max(squaredValue, 1e-300)).squareRoot(),
+                            "bits_per_weight": Double(bytes * 8) / Double(max(weights, 1)), "weights": weights])
+        }
+        report(["bench": "quant-rmse", "file": args[2], "schemes": results])
+    case "quantize":
+        // Quantize every matrix of a safetensors file in memory (no file I/O), as mlx.core.quantize is timed.
+        let file = try SafetensorsFile(path: args[2])
+        let format = QuantizedFormat(bits: args[3] == "int8" ? .int8 : .int4, mode: .symmetric, groupSize: 32)
+        let runs = Int(args[4]) ?? 3
+        let matrices = try file.tensors.filter { $0.shape.rank == 2 && $0.shape.dimensions[1] % 32 == 0 }.map { ($0, try file.view(named: $0.name).floats()) }
+        var weights = 0
+        let times = try (0..<runs).map { _ in
+            try seconds {
+                weights = 0
+                for (info, x) in matrices {
+                    let layout = try format.layout(of: info.shape.dimensions)
+                    var codes = [UInt8](repeating: 0, count: layout.rows * layout.codeBytesPerRow)
+                    var scales = [UInt8](repeating: 0, count: layout.rows * layout.groupsPerRow * 2)
+                    try x.withUnsafeBufferPointer { v in
+                        try codes.withUnsafeMutableBytes { c in
+                            try scales.withUnsafeMutableBytes { sc in
+                                try GroupQuantizer(format: format).quantize(info.name, v, layout: layout, codes: c, scales: sc, biases: nil)
+                            }
+                        }
+                    }
+                    weights += x.count
+                }
+            }
+        }
+        report(["bench": "quantize-memory", "format": "\(format)", "median_s": median(times), "weights": weights,
+                "weights_per_s": Double(weights) / median(times), "threads": ProcessorCount.active])
     default:
         print("unknown benchmark \(args[1])")
         exit(64)

@@ -33,8 +33,7 @@ import Testing
     /// A quantized tensor over in-memory parts.
     static func tensor(_ layout: QuantizedLayout, codes: [UInt8], scales: [UInt8], biases: [UInt8]?, scaleDType: DType = .f16) throws -> QuantizedTensor {
         func view(_ name: String, _ bytes: [UInt8], _ dtype: DType, _ shape: [Int]) throws -> TensorView {
-            let owner = OwnedBytes(bytes)
-            return TensorView(info: TensorInfo(name: name, dtype: dtype, shape: try Shape(shape), byteRange: 0..<bytes.count), bytes: owner.buffer, owner: owner)
+            TensorView(copying: bytes, name: name, dtype: dtype, shape: try Shape(shape))
         }
         return try QuantizedTensor(
             name: "w", format: layout.format, shape: layout.shape, codes: try view("w", codes, layout.format.codeDType, layout.codes),
@@ -177,15 +176,4 @@ import Testing
         #expect(throws: QuantizationError.Reason.self) { try QuantizedFormat(bits: .int4, mode: .affine, groupSize: 33).layout(of: [4, 99]) }
         #expect(throws: QuantizationError.Reason.self) { try QuantizedFormat(bits: .int8, mode: .symmetric, groupSize: 32).layout(of: [64]) }
     }
-}
-
-/// Bytes owned by a view's owner.
-final class OwnedBytes: @unchecked Sendable {
-    let buffer: UnsafeRawBufferPointer
-    init(_ bytes: [UInt8]) {
-        let m = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
-        m.copyBytes(from: bytes)
-        buffer = UnsafeRawBufferPointer(rebasing: m[0..<bytes.count])
-    }
-    deinit { UnsafeMutableRawBufferPointer(mutating: buffer).deallocate() }
 }

@@ -169,9 +169,9 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         guard t.type.isDequantizable else {
             throw TensorLookupError(name: name, source: path, reason: "ggml type \(t.type) cannot be dequantized by mm1conv")
         }
-        let buffer = OwnedBytes(count: info.byteCount)
-        GGUFDequantizer.dequantize(t.type, storedBytes(of: t), into: buffer.floats(t.elementCount))
-        return TensorView(info: info, bytes: UnsafeRawBufferPointer(buffer.bytes), owner: buffer)
+        return TensorView(info: info) { bytes in
+            GGUFDequantizer.dequantize(t.type, storedBytes(of: t), into: bytes.bindMemory(to: Float.self))
+        }
     }
 
     private func info(of t: GGUFTensor) -> TensorInfo {
@@ -180,16 +180,6 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         let bytes = t.type.plainDType != nil ? t.byteCount : t.elementCount * 4
         let start = t.type.plainDType != nil ? t.offset : 0
         return TensorInfo(name: t.name, dtype: dtype, shape: shape, byteRange: start..<(start + bytes))
-    }
-}
-
-/// A heap buffer that owns dequantized values for as long as a view of them lives.
-final class OwnedBytes: @unchecked Sendable {
-    let bytes: UnsafeMutableRawBufferPointer
-    init(count: Int) { bytes = .allocate(byteCount: max(count, 1), alignment: 64) }
-    deinit { bytes.deallocate() }
-    func floats(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: bytes.baseAddress!.assumingMemoryBound(to: Float.self), count: count)
     }
 }
 

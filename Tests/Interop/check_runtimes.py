@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""The runtimes load mm1conv's exports and compute what mm1conv computes.
+
+Reads what QuantizedExportTests left in INTEROP_DIR/runtimes during `swift test`: the sample quantized three
+ways (int8 symmetric g32, int4 symmetric g32, int4 affine g64 with searched scales), each exported as GGUF
+(Q8_0 / Q4_0 blocks carried over; affine requantized to Q4_0) and in MLX's layout, the unquantized sample as
+F32 GGUF, mm1conv's text-only logits for one token sequence on each package, and mm1conv's dequantized
+decoder weights.
+
+- mlx: `mlx.core.dequantize` of every exported quantized weight (scales and biases in f32) equals mm1conv's
+  dequantized weight exactly.
+- mlx-lm: `mlx_lm.utils.load_model` loads each export; run in f32 on the token ids, its logits match ours
+  within 1e-4 of the largest logit (same weights, f32 arithmetic in both).
+- llama.cpp (llama-cpp-python): loads each GGUF and evaluates the token ids (f32 KV cache); F32 logits match ours
+  within 1e-4 of the largest logit. For Q8_0 / Q4_0, llama.cpp quantizes the activations too (to Q8 blocks) in its dot
+  products, so the logits differ by more: within 3e-2 (Q8_0) / 6e-2 (Q4_0) of the largest logit, with the same
+  top-1 token at >= 90 % of positions — on the very Q8_0 / Q4_0 blocks the packages hold, so that gap is
+  activation quantization alone. The affine package's GGUF (requantized to Q4_0) must load and give finite
+  logits; its drift is printed. Measured values are printed.
+
+Usage: python Tests/Interop/check_runtimes.py INTEROP_DIR   (needs mlx, mlx-lm, llama-cpp-python, safetensors)
+"""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import Checks  # noqa: E402
+
+check = Checks("runtimes")
+root = Path(sys.argv[1]) / "runtimes"
+
+
+def compare(label, theirs, ours, tolerance, top1=None):
+    scaled = float(np.abs(theirs - ours).max() / np.abs(ours).max())
+    agree = float((theirs.argmax(-1) == ours.argmax(-1)).mean())
+    print(f"{label}: max|Δ|/max|ours| {scaled:.2e}, top-1 agreement {agree * 100:.1f}%")
+    check(scaled <= tolerance, f"{label}: scaled error {scaled:.2e} > {tolerance}")
+    if top1 is not None:
+        check(agree >= top1, f"{label}: top-1 agreement {agree:.3f} < {top1}")
+
+
+names = ["int8", "int4", "int4-affine"]
+logits = {n: load_file(str(root / f"logits-{n}.safetensors")) for n in names + ["f32"]}
+ids = [int(i) for i in logits["f32"]["ids"]]
+
+# mlx and mlx-lm
+import mlx.core as mx  # noqa: E402
+from mlx.utils import tree_map  # noqa: E402
+from mlx_lm.utils import load_model  # noqa: E402
+
+mx.set_default_device(mx.cpu)
+for name in names:
+    folder = root / f"{name}-mlx"
+    weights = mx.load(str(folder / "model.safetensors"))
+    expected = load_file(str(root / f"dequantized-{name}.safetensors"))
+    model, config = load_model(folder)
+    q = config["quantization"]
+    count = 0
+    for key, want in expected.items():
+        base = key[: -len(".weight")]
+        spec = q.get(base, q)
+        w = mx.dequantize(weights[key], weights[base + ".scales"].astype(mx.float32), weights[base + ".biases"].astype(mx.float32),
+                          group_size=spec["group_size"], bits=spec["bits"])
+        same = np.array_equal(np.array(w), want)
+        check(same, f"{name}: mx.dequantize({key}) differs from mm1conv's dequantized weight")
+        count += same
+    print(f"{name}: {count} of {len(expected)} quantized weights dequantize identically in mlx")
+    check(count >= 28, f"{name}: only {count} quantized weights checked")
+    model.update(tree_map(lambda p: p.astype(mx.float32) if p.dtype in (mx.float16, mx.bfloat16) else p, model.parameters()))
+    out = np.array(model(mx.array([ids]))[0])
+    compare(f"mlx-lm {name}", out, logits[name]["logits"], 1e-4)
+
+# llama.cpp
+from llama_cpp import Llama  # noqa: E402
+
+for name, tolerance in [("f32", 1e-4), ("int8", 3e-2), ("int4", 6e-2), ("int4-affine", None)]:
+    # An f32 KV cache (GGML_TYPE_F32 = 0): llama.cpp's default f16 cache alone would cost ~5e-4.
+    llm = Llama(model_path=str(root / f"{name}.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
+    llm.eval(ids)
+    out = np.array(llm.scores[: len(ids)], dtype=np.float32)
+    ours = logits[name]["logits"]
+    if tolerance is None:
+        # Affine int4 has no GGUF equivalent: the export requantized it to Q4_0, so the drift from the package
+        # includes that requantization. Checked: it loads and computes finite logits; the drift is printed.
+        check(np.isfinite(out).all() and out.shape == ours.shape, f"llama.cpp {name}: no finite logits of the right shape")
+        print(f"llama.cpp {name} (requantized to Q4_0): max|Δ|/max|ours| {float(np.abs(out - ours).max() / np.abs(ours).max()):.2e}")
+    else:
+        compare(f"llama.cpp {name}", out, ours, tolerance, top1=0.9)
+    del llm
+
+check.finish()

@@ -1,0 +1,149 @@
+import Foundation
+import MM1Formats
+import MM1Graph
+import MM1Package
+import MM1Quantization
+import MM1Reference
+import MM1Tensor
+import MM1TestSupport
+import Testing
+
+/// Quantized packages exported for the runtimes: GGUF blocks carried over and read back exactly,
+/// MLX parts that dequantize to the package's values; with MM1_INTEROP_DIR set, the files and our
+/// reference logits for Tests/Interop/check_runtimes.py (llama.cpp through llama-cpp-python, mlx, mlx-lm).
+@Suite(.serialized) struct QuantizedExportTests {
+    /// The sample quantized by the library, as `mm1conv quantize` does.
+    static func quantized(_ source: MM1Package, _ dir: TemporaryDirectory, _ name: String, _ policy: QuantizationPolicy) throws -> MM1Package {
+        var importer = Importer()
+        importer.quantization = policy
+        try importer.run(try Checkpoint.open(source.path), config: source.manifest.config, to: dir.file(name))
+        return try MM1Package.open(dir.file(name))
+    }
+
+    static let policies: [(String, QuantizationPolicy)] = {
+        var affine = QuantizationPolicy(bits: .int4, mode: .affine, groupSize: 64)
+        affine.optimizeScales = true
+        return [("int8", QuantizationPolicy(bits: .int8, groupSize: 32)), ("int4", QuantizationPolicy(bits: .int4, groupSize: 32)), ("int4-affine", affine)]
+    }()
+
+    @Test("GGUF of int8/int4 packages: symmetric g32 matrices carried as Q8_0/Q4_0 blocks; reading the two files back gives the package's dequantized weights exactly")
+    func ggufRoundTrip() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let source = try Fixtures.importSample(into: dir)
+        for (name, policy) in Self.policies.prefix(2) {
+            let package = try Self.quantized(source, dir, "\(name).mm1", policy)
+            let type = GGUFExport.defaultType(for: package)
+            #expect(type == (name == "int8" ? .q8_0 : .q4_0))
+            try FileManager.default.createDirectory(atPath: dir.file("\(name)-gguf"), withIntermediateDirectories: false)
+            let notes = try GGUFExport.export(package, type: type, to: dir.file("\(name)-gguf/lm.gguf"))
+            try GGUFExport.exportVision(package, type: type, to: dir.file("\(name)-gguf/vision.gguf"))
+            #expect(notes.contains { $0.contains("28 quantized matrices carried over as \(type.rawValue.uppercased()) blocks without requantizing") }, "\(notes)")
+            #expect(!notes.contains { $0.hasPrefix("requantized") }, "\(notes)")
+            try Importer().run(try Checkpoint.open(dir.file("\(name)-gguf")), config: package.manifest.config, to: dir.file("\(name)-back.mm1"))
+            let back = try MM1Package.open(dir.file("\(name)-back.mm1"))
+            for spec in package.model.specs {
+                let want = try package.parameter(named: spec.name).floats(), got = try back.parameter(named: spec.name).floats()
+                #expect(want.map(\.bitPattern) == got.map(\.bitPattern), "\(name): \(spec.name)")
+            }
+        }
+    }
+
+    @Test("MLX export: config.json's quantization block, and every quantized weight's MLX parts dequantize (affine) to exactly the package's values")
+    func mlx() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let source = try Fixtures.importSample(into: dir)
+        for (name, policy) in Self.policies {
+            let package = try Self.quantized(source, dir, "\(name).mm1", policy)
+            let out = dir.file("\(name)-mlx")
+            let notes = try MLXExport.export(package, to: out)
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/config.json"))) as! [String: Any]
+            let q = config["quantization"] as! [String: Any]
+            #expect(q["bits"] as? Int == policy.bits.bits && q["group_size"] as? Int == policy.groupSize && q["mode"] as? String == "affine")
+            #expect(config["model_type"] as? String == "llama")
+            var checked = 0
+            for file in ["model.safetensors", "mm1-vision.safetensors"] {
+                let st = try SafetensorsFile(path: "\(out)/\(file)")
+                for spec in package.model.specs {
+                    guard let stored = try package.parameter(named: spec.name).quantized else { continue }
+                    let mlxName = spec.component == .language ? MLXExportNames.name(spec.name) : spec.name
+                    let base = String(mlxName.dropLast(".weight".count))
+                    guard let codes = st.info(named: base + ".weight"), codes.dtype == .u32 else { continue }
+                    let scales = try st.view(named: base + ".scales"), biases = try st.view(named: base + ".biases")
+                    let group = spec.shape.dimensions.last! / scales.shape.dimensions.last!
+                    let format = QuantizedFormat(bits: stored.format.bits, mode: .affine, groupSize: group)
+                    let t = try QuantizedTensor(name: spec.name, format: format, shape: spec.shape.dimensions,
+                                                codes: TensorView(copying: try st.view(named: base + ".weight").withUnsafeBytes { Array($0) }, name: spec.name, dtype: .u8,
+                                                                  shape: try Shape(format.layout(of: spec.shape.dimensions).codes)),
+                                                scales: scales, biases: biases)
+                    // Equal as numbers (MLX's s·n + b gives +0 where s·(n − 8) gives −0 for a negative scale).
+                    let ours = stored.floats(), theirs = t.floats()
+                    let first = zip(ours, theirs).enumerated().first { $0.element.0 != $0.element.1 }
+                    #expect(first == nil, "\(name): \(spec.name): element \(first?.offset ?? -1): package \(first?.element.0 ?? 0), MLX parts \(first?.element.1 ?? 0)")
+                    checked += 1
+                }
+            }
+            #expect(checked >= 40, "\(name): \(checked) quantized weights checked; notes \(notes)")
+            try Self.interop(name: name, package: package, mlx: out)
+        }
+        // The unquantized sample as F32 GGUF, for llama.cpp's logits at full precision.
+        if let root = Self.interopRoot {
+            _ = try GGUFExport.export(source, type: .f32, to: "\(root)/f32.gguf", overwrite: true)
+            try Self.writeLogits(source, name: "f32")
+        }
+    }
+
+    static var interopRoot: String? {
+        guard let root = ProcessInfo.processInfo.environment["MM1_INTEROP_DIR"], !root.isEmpty else { return nil }
+        try? FileManager.default.createDirectory(atPath: "\(root)/runtimes", withIntermediateDirectories: true)
+        return "\(root)/runtimes"
+    }
+
+    static let tokenIDs = [1, 5, 9, 200, 17, 3, 44, 100, 7, 250, 31, 64]
+
+    /// Our text-only logits for `tokenIDs` on `package`, as `logits-NAME.safetensors` (`ids` I64, `logits` F32 [T, V]).
+    static func writeLogits(_ package: MM1Package, name: String) throws {
+        guard let root = interopRoot else { return }
+        let inputs = ForwardInputs(pixelValues: nil, imageSize: package.manifest.config.vision.imageSize, inputIDs: [tokenIDs])
+        let stages = try MM1Forward(model: package.model, weights: ViewWeights<StoredTensor>()).run(inputs) { $0 == "logits" }
+        let logits = stages["logits"]!
+        let ids = tokenIDs.map(Int64.init)
+        try? FileManager.default.removeItem(atPath: "\(root)/logits-\(name).safetensors")
+        try writeSafetensors([
+            (.init(name: "ids", dtype: .i64, shape: [ids.count]), ids.withUnsafeBytes { Array($0) }),
+            (.init(name: "logits", dtype: .f32, shape: try Shape(Array(logits.shape.dropFirst()))), logits.values.withUnsafeBytes { Array($0) }),
+        ], to: "\(root)/logits-\(name).safetensors")
+    }
+
+    /// Leaves the GGUF and MLX exports of `package` and its logits in MM1_INTEROP_DIR/runtimes.
+    static func interop(name: String, package: MM1Package, mlx: String) throws {
+        guard let root = interopRoot else { return }
+        try? FileManager.default.removeItem(atPath: "\(root)/\(name)-mlx")
+        try FileManager.default.copyItem(atPath: mlx, toPath: "\(root)/\(name)-mlx")
+        let type = GGUFExport.defaultType(for: package)
+        _ = try GGUFExport.export(package, type: type, to: "\(root)/\(name).gguf", overwrite: true)
+        try writeLogits(package, name: name)
+        // Our dequantized decoder matrices under their MLX names, for mlx.core.dequantize to match.
+        var entries: [(SafetensorsLayout.Entry, [UInt8])] = []
+        for spec in package.model.specs where spec.component == .language {
+            guard let q = try package.parameter(named: spec.name).quantized else { continue }
+            entries.append((.init(name: MLXExportNames.name(spec.name), dtype: .f32, shape: spec.shape), q.floats().withUnsafeBytes { Array($0) }))
+        }
+        try? FileManager.default.removeItem(atPath: "\(root)/dequantized-\(name).safetensors")
+        try writeSafetensors(entries, to: "\(root)/dequantized-\(name).safetensors")
+    }
+}
+
+/// The MLX names of canonical language parameters, as the export writes them.
+enum MLXExportNames {
+    static func name(_ canonical: String) -> String {
+        let p = canonical.split(separator: ".").map(String.init)
+        let layer = "model.layers.\(p[2])."
+        switch p[3] {
+        case "attention": return layer + "self_attn.\(p[4])_proj.\(p[5])"
+        case "mlp": return layer + "mlp.\(p[4])_proj.\(p[5])"
+        default: return canonical
+        }
+    }
+}
