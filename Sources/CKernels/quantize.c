@@ -109,6 +109,22 @@ static void symmetric_group_optimized(const float *x, size_t n, int bits, int sc
                 if (e < best_e) { best_e = e; best_s = s; }
             }
         }
+        // Refine the best: codes for the scale, the least-squares scale for the codes, while the error falls.
+        for (int iteration = 0; iteration < 4 && best_s != 0; iteration++) {
+            float is = 1.0f / best_s, sumlx = 0, suml2 = 0;
+            for (size_t i = 0; i < n; i++) {
+                float l = clampf(round_away(x[i] * is), lo, hi);
+                sumlx += x[i] * l;
+                suml2 += l * l;
+            }
+            if (suml2 <= 0) break;
+            float s = sumlx / suml2;
+            if (scale_f16) s = to_f16_and_back(s);
+            float e = symmetric_error(x, n, s, lo, hi);
+            if (!(e < best_e)) break;
+            best_e = e;
+            best_s = s;
+        }
     }
     float is = best_s == 0 ? 0 : 1.0f / best_s;
     for (size_t i = 0; i < n; i++) {
@@ -157,7 +173,28 @@ static void affine_group(const float *x, size_t n, int bits, int scale_f16, int 
             float r = ps * l + pb - x[i];
             e += r * r;
         }
-        if (e <= best_e) { best_s = s; best_b = b; }
+        if (e <= best_e) { best_e = e; best_s = ps; best_b = pb; }
+        // Refine the best: codes for (s, b), then the least-squares (s, b) for the codes, while the error falls.
+        for (int iteration = 0; iteration < 4 && best_s > 0; iteration++) {
+            float ics = 1.0f / best_s, sl = 0, sl2 = 0, sxl = 0, sx = 0;
+            for (size_t i = 0; i < n; i++) {
+                float l = clampf(round_away((x[i] - best_b) * ics), 0, nmax);
+                sl += l; sl2 += l * l; sxl += x[i] * l; sx += x[i];
+            }
+            float fn = (float)n, det = fn * sl2 - sl * sl;
+            if (det <= 0) break;
+            float cs = (fn * sxl - sx * sl) / det, cb = (sl2 * sx - sl * sxl) / det;
+            if (!(cs > 0)) break;
+            if (scale_f16) { cs = to_f16_and_back(cs); cb = to_f16_and_back(cb); }
+            float e2 = 0, ic = 1.0f / cs;
+            for (size_t i = 0; i < n; i++) {
+                float l = clampf(round_away((x[i] - cb) * ic), 0, nmax);
+                float r = cs * l + cb - x[i];
+                e2 += r * r;
+            }
+            if (!(e2 < best_e)) break;
+            best_e = e2; best_s = cs; best_b = cb;
+        }
         s = best_s; b = best_b;
     }
     if (scale_f16) { s = to_f16_and_back(s); b = to_f16_and_back(b); }
