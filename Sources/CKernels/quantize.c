@@ -44,9 +44,12 @@ static void symmetric_group(const float *x, size_t n, int bits, unsigned char *c
         for (size_t i = 0; i < n; i++) q[i] = (signed char)round_away(x[i] * id);
         *scale = d;
     } else {
+        // The element of largest magnitude, the first on ties (as ggml's loop finds it): a vectorisable
+        // maximum, then a search for its first occurrence.
         float amax = 0, extreme = 0;
+        for (size_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
         for (size_t i = 0; i < n; i++) {
-            if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); extreme = x[i]; }
+            if (fabsf(x[i]) == amax) { extreme = x[i]; break; }
         }
         float d = extreme / -8.0f;
         float id = d == 0 ? 0 : 1.0f / d;
@@ -204,12 +207,93 @@ static void affine_group(const float *x, size_t n, int bits, int scale_f16, int 
     *bias = b;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+static int cpu_has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2");
+    }
+    return cached;
+}
+
+/// The symmetric round-to-nearest path (ggml's Q8_0 / Q4_0 arithmetic, operation for operation) for
+/// one row whose groups are whole vectors of 8: the same results as symmetric_group, vectorised.
+/// Returns −1, or the index in the row of the first non-finite value.
+__attribute__((target("avx2")))
+static long symmetric_row_avx2(const float *x, size_t cols, size_t group, int bits, unsigned char *codes, float *scales) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+    for (size_t g = 0; g < cols / group; g++) {
+        const float *xs = x + g * group;
+        __m256 vmax = zero, finite = zero;
+        for (size_t i = 0; i < group; i += 8) {
+            __m256 v = _mm256_loadu_ps(xs + i);
+            vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, v));
+            finite = _mm256_add_ps(finite, _mm256_mul_ps(v, zero));  // NaN once any value is NaN or infinite
+        }
+        if (_mm256_movemask_ps(_mm256_cmp_ps(finite, finite, _CMP_UNORD_Q))) {
+            for (size_t i = 0; i < group; i++) if (!isfinite(xs[i])) return (long)(g * group + i);
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const float amax = _mm_cvtss_f32(m4);
+        if (bits == 8) {
+            const float d = amax / 127.0f, id = d == 0 ? 0 : 1.0f / d;
+            const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+            for (size_t i = 0; i < group; i += 8) {
+                __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xs + i), vid);
+                __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(v, t)), half, _CMP_GE_OQ);
+                __m256 step = _mm256_or_ps(_mm256_and_ps(v, sign), one);  // ±1 with v's sign
+                __m256i q = _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(away, step)));
+                __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+                _mm_storel_epi64((__m128i *)(codes + g * group + i), _mm_packs_epi16(w, w));
+            }
+            scales[g] = d;
+        } else {
+            float extreme = 0;
+            for (size_t i = 0; i < group; i++) {
+                if (fabsf(xs[i]) == amax) { extreme = xs[i]; break; }
+            }
+            const float d = extreme / -8.0f, id = d == 0 ? 0 : 1.0f / d;
+            const __m256 vid = _mm256_set1_ps(id), off = _mm256_set1_ps(8.5f), top = _mm256_set1_ps(15.0f);
+            unsigned char *out = codes + g * group / 2;
+            for (size_t i = 0; i < group; i += 16) {
+                __m256i a = _mm256_cvttps_epi32(_mm256_min_ps(top, _mm256_round_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(xs + i), vid), off), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)));
+                __m256i b = _mm256_cvttps_epi32(_mm256_min_ps(top, _mm256_round_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(xs + i + 8), vid), off), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)));
+                // 16 codes as bytes (elements i … i+15 in order), then pairs joined: byte k = c[2k] | c[2k+1] << 4.
+                __m128i wa = _mm_packs_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+                __m128i wb = _mm_packs_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+                __m128i bytes = _mm_packus_epi16(wa, wb);
+                __m128i words = _mm_or_si128(_mm_and_si128(bytes, _mm_set1_epi16(0x000F)), _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi16(0x00F0)));
+                _mm_storel_epi64((__m128i *)(out + i / 2), _mm_packus_epi16(words, words));
+            }
+            scales[g] = d;
+        }
+    }
+    return -1;
+}
+#define MM1_HAVE_AVX2_ROWS 1
+#endif
+
 long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, int bits, int affine, int scale_f16, int optimize,
                        unsigned char *codes, float *scales, float *biases) {
     if (group == 0 || cols % group != 0 || (bits != 8 && bits != 4) || (bits == 4 && group % 2 != 0)) return -2;
     unsigned char tmp[MM1_MAX_INT4_GROUP];
     if (bits == 4 && group > MM1_MAX_INT4_GROUP) return -2;
     const size_t groups = cols / group;
+#ifdef MM1_HAVE_AVX2_ROWS
+    if (!affine && !optimize && group % 16 == 0 && cpu_has_avx2()) {
+        for (size_t r = 0; r < rows; r++) {
+            long bad = symmetric_row_avx2(x + r * cols, cols, group, bits, codes + r * (bits == 8 ? cols : cols / 2), scales + r * groups);
+            if (bad >= 0) return (long)(r * cols) + bad;
+        }
+        return -1;
+    }
+#endif
     for (size_t r = 0; r < rows; r++) {
         const float *row = x + r * cols;
         for (size_t i = 0; i < cols; i++) {
