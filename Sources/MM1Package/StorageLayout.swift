@@ -93,19 +93,24 @@ final class QuantizedParts {
             let count = assignment.spec.shape.elementCount
             let values = UnsafeMutableRawBufferPointer(rebasing: scratch.bytes[0..<(count * 4)])
             try fill(values)
+            let affine = layout.format.mode == .affine
             let scaleBytes = layout.scales.reduce(1, *) * scaleWidth
-            var codes = [UInt8](repeating: 0, count: layout.codes.reduce(1, *))
-            var scales = [UInt8](repeating: 0, count: scaleBytes), biases = [UInt8](repeating: 0, count: layout.format.mode == .affine ? scaleBytes : 0)
+            var scales = [UInt8](repeating: 0, count: scaleBytes), biases = [UInt8](repeating: 0, count: affine ? scaleBytes : 0)
+            // The codes go straight into `out` when they are due first (their name sorts first); else they wait too.
+            var codes = [UInt8](repeating: 0, count: piece == .codes ? 0 : layout.codes.reduce(1, *))
             try codes.withUnsafeMutableBytes { c in
                 try scales.withUnsafeMutableBytes { s in
                     try biases.withUnsafeMutableBytes { b in
-                        try quantize(UnsafeBufferPointer(start: values.baseAddress!.assumingMemoryBound(to: Float.self), count: count), c, s, layout.format.mode == .affine ? b : nil)
+                        try quantize(UnsafeBufferPointer(start: values.baseAddress!.assumingMemoryBound(to: Float.self), count: count),
+                                     piece == .codes ? out : c, s, affine ? b : nil)
                     }
                 }
             }
-            var pieces: [StorageLayout.Piece: [UInt8]] = [.codes: codes, .scales: scales]
-            if layout.format.mode == .affine { pieces[.biases] = biases }
+            var pieces: [StorageLayout.Piece: [UInt8]] = [.scales: scales]
+            if affine { pieces[.biases] = biases }
+            if piece != .codes { pieces[.codes] = codes }
             pending[name] = pieces
+            if piece == .codes { return }
         }
         guard let bytes = pending[name]?.removeValue(forKey: piece) else { preconditionFailure("piece \(piece) of \(name) requested twice") }
         if pending[name]!.isEmpty { pending[name] = nil }

@@ -36,9 +36,9 @@ ours() {  # KIND BITS: file to file, timed by the shell
 }
 for _ in $(seq "$ROUNDS"); do
   ours q8_0 int8
-  $PY Tests/Benchmarks/quantize_bench.py llama-cpp "$DIR/model-f16.gguf" "$DIR/llama-q8_0.gguf" q8_0 | tee -a "$results"
+  $PY Tests/Benchmarks/quantize_bench.py llama-cpp "$DIR/model-f16.gguf" "$DIR/llama-q8_0.gguf" q8_0 2>/dev/null | tee -a "$results"
   ours q4_0 int4
-  $PY Tests/Benchmarks/quantize_bench.py llama-cpp "$DIR/model-f16.gguf" "$DIR/llama-q4_0.gguf" q4_0 | tee -a "$results"
+  $PY Tests/Benchmarks/quantize_bench.py llama-cpp "$DIR/model-f16.gguf" "$DIR/llama-q4_0.gguf" q4_0 2>/dev/null | tee -a "$results"
 done
 for bits in 8 4; do
   kind=$([ $bits = 8 ] && echo int8 || echo int4)
