@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import MM1Formats
+import MM1Graph
 import MM1Package
+import MM1Tensor
 
 /// `mm1conv export PKG --format gguf|mlx`: a package for llama.cpp or MLX.
 struct Export: ParsableCommand {
@@ -14,6 +16,9 @@ struct Export: ParsableCommand {
             output head stay in F32/F16. q and k rows are permuted as llama.cpp expects. The image encoder and connector go \
             to a second GGUF (llama.cpp has no C-Abstractor) under mm1conv's canonical names; both files carry the MM1 config \
             (key mm1conv.config), so a folder holding the two imports back. \
+            safetensors: --out DIR gets the package as a plain checkpoint in a framework's names (the inverse of import; \
+            --dialect chooses the dialects, default every framework's own), quantized weights dequantized, and config.json \
+            with the MM1 config. \
             MLX: --out DIR gets config.json (with MLX's quantization block), model.safetensors (mlx-lm names; quantized \
             weights as uint32-packed codes, scales and biases) and mm1-vision.safetensors. \
             Outputs are written to temporary names and renamed.
@@ -22,7 +27,7 @@ struct Export: ParsableCommand {
     @Argument(help: "The MM1 package.")
     var package: String
 
-    @Option(help: "Output format: gguf or mlx.")
+    @Option(help: "Output format: gguf, mlx or safetensors.")
     var format: String = "gguf"
 
     @Option(help: "GGUF storage type of the large matrices: f32, f16, q8_0 or q4_0 (default: f16, or q8_0/q4_0 for an int8/int4 package).")
@@ -34,11 +39,19 @@ struct Export: ParsableCommand {
     @Option(help: "Output file of the image encoder and connector (default: the language file's name with -vision).")
     var visionOut: String?
 
+    @Option(help: "safetensors: naming dialects to use, in order (comma-separated).")
+    var dialect: String?
+
+    @Option(help: "safetensors: element type of every tensor (f32, f16, bf16; default: as stored, dequantized weights f32).")
+    var dtype: String?
+
     @Flag(help: "Replace an existing output file.")
     var force = false
 
     func validate() throws {
-        guard format == "gguf" || format == "mlx" else { throw ValidationError("--format \(format) is not supported (gguf or mlx)") }
+        guard ["gguf", "mlx", "safetensors"].contains(format) else { throw ValidationError("--format \(format) is not supported (gguf, mlx or safetensors)") }
+        if format != "safetensors", dialect != nil || dtype != nil { throw ValidationError("--dialect and --dtype apply to --format safetensors") }
+        if let dtype, !["f32", "f16", "bf16"].contains(dtype) { throw ValidationError("--dtype must be f32, f16 or bf16, not \(dtype)") }
         if let type {
             guard format == "gguf" else { throw ValidationError("--type applies to --format gguf") }
             guard GGUFExport.TensorType(rawValue: type) != nil else {
@@ -53,6 +66,20 @@ struct Export: ParsableCommand {
             let source = try MM1Package.open(package)
             let base = (package.hasSuffix("/") ? String(package.dropLast()) : package) as NSString
             var stdout = FileHandleStream.standardOutput
+            if format == "safetensors" {
+                let destination = out ?? (base.deletingPathExtension + "-safetensors")
+                var dialects = SafetensorsExport.defaultDialects
+                if let dialect {
+                    dialects = try dialect.split(separator: ",").map { name in
+                        guard let d = BuiltinDialects.named(String(name)) else { throw ValidationFailure("unknown dialect \"\(name)\"") }
+                        return d
+                    }
+                }
+                let element: DType? = dtype.map { ["f32": .f32, "f16": .f16, "bf16": .bf16][$0]! }
+                let counts = try SafetensorsExport.export(source, dialects: dialects, dtype: element, to: destination, overwrite: force)
+                print("wrote \(destination) (" + counts.sorted { $0.key < $1.key }.map { "\($0.value) parameters in \($0.key) names" }.joined(separator: ", ") + "; config.json)", to: &stdout)
+                return
+            }
             if format == "mlx" {
                 let destination = out ?? (base.deletingPathExtension + "-mlx")
                 let notes = try MLXExport.export(source, to: destination, overwrite: force)

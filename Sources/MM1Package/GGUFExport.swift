@@ -248,8 +248,11 @@ public enum GGUFExport {
     public enum ExportError: Error, CustomStringConvertible {
         case unmappable(String)
         case nonFinite(String)
+        /// Parameters the chosen naming dialects cannot name (safetensors export).
+        case unnamed(String)
         public var description: String {
             switch self {
+            case .unnamed(let detail): detail
             case .unmappable(let name): "\(name) has no GGUF name"
             case .nonFinite(let name): "\(name) holds NaN or infinity: refusing to quantize or export it"
             }

@@ -43,7 +43,7 @@ public struct QuantizationPolicy: Sendable {
     public struct Rule: Sendable {
         public let pattern: String
         public let target: Target
-        let regex: NSRegularExpressionBox
+        let regex: SharedRegex
 
         /// Parses `REGEX=TARGET`.
         /// - Throws: ``QuantizationPolicyError`` for a missing `=`, a bad expression or an unknown target.
@@ -53,13 +53,13 @@ public struct QuantizationPolicy: Sendable {
             guard let t = Target(target) else { throw .badRule(text, "unknown target \"\(target)\" (int8, int4, f16, bf16 or f32)") }
             self.pattern = pattern
             self.target = t
-            self.regex = try NSRegularExpressionBox(pattern, rule: text)
+            do { regex = try SharedRegex(pattern) } catch { throw .badRule(text, "not a regular expression") }
         }
 
         init(pattern: String, target: Target) throws(QuantizationPolicyError) {
             self.pattern = pattern
             self.target = target
-            self.regex = try NSRegularExpressionBox(pattern, rule: pattern)
+            do { regex = try SharedRegex(pattern) } catch { throw .badRule(pattern, "not a regular expression") }
         }
     }
 
@@ -135,13 +135,4 @@ public enum QuantizationPolicyError: Error, Sendable, Equatable, CustomStringCon
         case .alreadyQuantized(let p): "\(p) is already quantized; quantize its unquantized source instead"
         }
     }
-}
-
-/// A compiled regular expression that may be shared across threads (matching only reads it).
-struct NSRegularExpressionBox: @unchecked Sendable {
-    let regex: NSRegularExpression
-    init(_ pattern: String, rule: String) throws(QuantizationPolicyError) {
-        do { regex = try NSRegularExpression(pattern: pattern) } catch { throw .badRule(rule, "not a regular expression") }
-    }
-    func matches(_ s: String) -> Bool { regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil }
 }
