@@ -139,8 +139,8 @@ final class StagingFolder {
         path = "\(parent)/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         lock = try OutputLock(for: destination)
+        TemporaryPaths.register(path)  // before it exists: an interrupt between the two would leave it behind
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
-        TemporaryPaths.register(path)
     }
 
     /// Renames the folder to `destination`; an existing destination is replaced only with `overwrite`.

@@ -5,8 +5,8 @@ import MM1Package
 import MM1TestSupport
 import Testing
 
-/// `import` interrupted (SIGINT), killed (SIGKILL), raced by a second writer, or cut short by a file-size
-/// limit: the final path holds a complete package or nothing, temporary files go (except after SIGKILL,
+/// `import` and `quantize` interrupted (SIGINT) or killed (SIGKILL); `import` raced by a second writer or cut
+/// short by a file-size limit: the final path holds a complete package or nothing, temporary files go (except after SIGKILL,
 /// which no process can clean up after), the input is untouched, and a rerun succeeds.
 @Suite(.serialized) struct CrashSafetyTests {
     /// A ~100 MB canonical checkpoint (tiny-dense with a 200,000-token vocabulary) and its config, so an
@@ -44,13 +44,20 @@ import Testing
         return p
     }
 
+    /// The arguments of `command` (import, or quantize to int4) writing `out`.
+    static func arguments(_ command: String, _ source: String, _ config: String, _ out: String) -> [String] {
+        command == "import" ? ["import", source, "--config", config, "--out", out]
+            : ["quantize", source, "--int4", "--no-verify", "--config", config, "--out", out]
+    }
+
     /// Files beside the output that are not the inputs or a complete package.
     static func leftovers(_ dir: TemporaryDirectory) -> [String] {
         dir.contents().filter { $0.contains(".tmp-") || $0.hasSuffix(".lock") }
     }
 
-    @Test("SIGINT at random points: a complete package or none, no temporary files, input unchanged, a rerun succeeds")
-    func interrupted() throws {
+    @Test("SIGINT at random points: a complete package or none, no temporary files, input unchanged, a rerun succeeds",
+          arguments: ["import", "quantize"])
+    func interrupted(_ command: String) throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let (source, config) = try Self.bigCheckpoint(dir)
@@ -59,7 +66,7 @@ import Testing
         var outcomes: [Int32] = []
         for delay in [20_000, 80_000, 150_000, 300_000, 600_000] as [useconds_t] {
             try? FileManager.default.removeItem(atPath: out)
-            let p = try Self.start(["import", source, "--config", config, "--out", out])
+            let p = try Self.start(Self.arguments(command, source, config, out))
             usleep(delay)
             p.interrupt()
             p.waitUntilExit()
@@ -76,24 +83,27 @@ import Testing
         }
         #expect(outcomes.contains(130), "no run was interrupted mid-way: \(outcomes)")
         #expect(try Hashing.sha256(file: source).digest == before)
-        let rerun = try CommandRunner.run(["import", source, "--config", config, "--out", out, "--force"])
+        let rerun = try CommandRunner.run(Self.arguments(command, source, config, out) + ["--force"])
         #expect(rerun.status == 0)
         #expect(try PackageIntegrity.check(out).intact)
     }
 
-    @Test("SIGKILL mid-write: never a partial package at the final path; the stale lock is taken over by the rerun")
-    func killed() throws {
+    @Test("SIGKILL mid-write: never a partial package at the final path, input unchanged; the stale lock is taken over by the rerun",
+          arguments: ["import", "quantize"])
+    func killed(_ command: String) throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let (source, config) = try Self.bigCheckpoint(dir)
+        let before = try Hashing.sha256(file: source).digest
         let out = dir.file("out.mm1")
-        let p = try Self.start(["import", source, "--config", config, "--out", out])
+        let p = try Self.start(Self.arguments(command, source, config, out))
         usleep(150_000)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         if FileManager.default.fileExists(atPath: out) { #expect(try PackageIntegrity.check(out).intact) }
         #expect(!FileManager.default.fileExists(atPath: out) || p.terminationReason == .exit)
-        let rerun = try CommandRunner.run(["import", source, "--config", config, "--out", out, "--force"])
+        #expect(try Hashing.sha256(file: source).digest == before)
+        let rerun = try CommandRunner.run(Self.arguments(command, source, config, out) + ["--force"])
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(try PackageIntegrity.check(out).intact)
         // What SIGKILL leaves is a hidden staging folder (.out.mm1.tmp-PID-…), never the final name.

@@ -48,13 +48,16 @@ public final class AtomicFile {
         var descriptor: Int32 = -1
         for _ in 0..<16 {
             candidate = "\(folder)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            TemporaryPaths.register(candidate)  // before it exists (see TemporaryPaths.register)
             descriptor = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if descriptor >= 0 || errno != EEXIST { break }
+            if descriptor >= 0 { break }
+            let failure = errno
+            TemporaryPaths.unregister(candidate)
+            if failure != EEXIST { errno = failure; break }
         }
         guard descriptor >= 0 else { throw FileSystemError(path: candidate, operation: "create", code: errno) }
         self.fd = descriptor
         self.temporaryPath = candidate
-        TemporaryPaths.register(candidate)
         buffer.reserveCapacity(bufferLimit)
     }
 

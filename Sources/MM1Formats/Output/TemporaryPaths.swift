@@ -14,9 +14,19 @@ public enum TemporaryPaths {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var paths: Set<String> = []
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var interrupted = false
 
-    /// Records `path` for removal on interruption.
-    public static func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    /// Records `path` for removal on interruption. Register a path before creating it: once an
+    /// interrupt is being handled, the registering thread is parked here for good, so nothing new is
+    /// created while the handler removes what exists and exits.
+    public static func register(_ path: String) {
+        let parked = lock.withLock { () -> Bool in
+            if interrupted { return true }
+            paths.insert(path)
+            return false
+        }
+        while parked { sleep(60) }
+    }
 
     /// Forgets `path` (it was renamed into place or removed).
     public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
@@ -40,9 +50,28 @@ public enum TemporaryPaths {
     }
 
     /// Removes every registered path now.
+    /// Other threads may still be writing into a registered folder while it goes (a file created
+    /// between listing and removing it makes the removal fail), so each path is retried a few times.
     public static func removeAll() {
-        let all = lock.withLock { () -> Set<String> in defer { paths.removeAll() }; return paths }
-        for path in all { try? FileManager.default.removeItem(atPath: path) }
+        let all = lock.withLock { paths }
+        for path in all {
+            for attempt in 0..<20 {
+                try? FileManager.default.removeItem(atPath: path)
+                if !FileManager.default.fileExists(atPath: path) { break }
+                if attempt > 0 { usleep(5_000) }
+            }
+        }
+    }
+
+    /// The interrupt handler's work: no new registrations (their threads park), then three removal
+    /// passes a few milliseconds apart, so a path a thread was creating when the signal came goes too.
+    static func removeAllForExit() {
+        lock.withLock { interrupted = true }
+        for _ in 0..<3 {
+            removeAll()
+            usleep(10_000)
+        }
+        removeAll()
     }
 
     /// Installs the handlers: on SIGINT or SIGTERM, remove the registered paths and exit with 128 + the
@@ -53,7 +82,7 @@ public enum TemporaryPaths {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global(qos: .userInteractive))
             source.setEventHandler {
-                removeAll()
+                removeAllForExit()
                 FileHandle.standardError.write("interrupted: temporary files removed\n".data(using: .utf8)!)
                 exit(128 + number)
             }
@@ -75,15 +104,18 @@ public final class OutputLock {
         let url = URL(fileURLWithPath: destination)
         path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".lock"
         for _ in 0..<2 {
+            // Registered before it exists (see TemporaryPaths.register); forgotten again if another holds it.
+            TemporaryPaths.register(path)
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 {
                 let pid = Array("\(getpid())\n".utf8)
                 _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
                 close(fd)
-                TemporaryPaths.register(path)
                 return
             }
-            guard errno == EEXIST else { throw FileSystemError(path: path, operation: "create", code: errno) }
+            let failure = errno
+            TemporaryPaths.unregister(path)
+            guard failure == EEXIST else { throw FileSystemError(path: path, operation: "create", code: failure) }
             let owner = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             if let owner, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
                 throw OutputError.busy(path: destination, pid: owner)
