@@ -69,6 +69,6 @@ let package = Package(
         .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1Package", "MM1Quantization", "MM1Formats", "MM1Graph", "MM1TestSupport"]),
         .testTarget(
             name: "MM1ConvCommandsTests",
-            dependencies: ["MM1ConvCommands", "MM1Graph", "MM1Quantization", "MM1Package", "MM1TestSupport", "mm1conv"]),
+            dependencies: ["MM1ConvCommands", "MM1Tensor", "MM1Graph", "MM1Quantization", "MM1Package", "MM1TestSupport", "mm1conv"]),
     ]
 )

@@ -78,6 +78,23 @@ static float symmetric_error(const float *x, size_t n, float s, float lo, float 
     return e;
 }
 
+/// Codes l = clamp(round(x · iscale)), then the least-squares scale for them (storage-rounded) in
+/// `*scale`; returns that scale's squared error (infinity when every code is 0).
+MM1_CLONES
+static float symmetric_fit(const float *x, size_t n, float iscale, float lo, float hi, int scale_f16, float *scale) {
+    float sumlx = 0, suml2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        float l = clampf(round_away(x[i] * iscale), lo, hi);
+        sumlx += x[i] * l;
+        suml2 += l * l;
+    }
+    if (suml2 <= 0) { *scale = 0; return INFINITY; }
+    float s = sumlx / suml2;
+    if (scale_f16) s = to_f16_and_back(s);
+    *scale = s;
+    return symmetric_error(x, n, s, lo, hi);
+}
+
 /// Symmetric with a searched scale: candidate clipping ranges around the largest magnitude, each
 /// refitted by least squares, keeping the scale whose (storage-rounded) codes have the least error.
 MM1_CLONES
@@ -98,32 +115,13 @@ static void symmetric_group_optimized(const float *x, size_t n, int bits, int sc
             const float target = bits == 8 ? nmax : (side == 0 ? -8.0f : 7.0f);
             const float reference = bits == 8 ? amax : extreme;
             for (int k = -24; k <= 8; k++) {
-                float iscale = target * (1.0f + (float)k / 64.0f) / reference;
-                float sumlx = 0, suml2 = 0;
-                for (size_t i = 0; i < n; i++) {
-                    float l = clampf(round_away(x[i] * iscale), lo, hi);
-                    sumlx += x[i] * l;
-                    suml2 += l * l;
-                }
-                if (suml2 <= 0) continue;
-                float s = sumlx / suml2;
-                if (scale_f16) s = to_f16_and_back(s);
-                float e = symmetric_error(x, n, s, lo, hi);
+                float s, e = symmetric_fit(x, n, target * (1.0f + (float)k / 64.0f) / reference, lo, hi, scale_f16, &s);
                 if (e < best_e) { best_e = e; best_s = s; }
             }
         }
         // Refine the best: codes for the scale, the least-squares scale for the codes, while the error falls.
         for (int iteration = 0; iteration < 4 && best_s != 0; iteration++) {
-            float is = 1.0f / best_s, sumlx = 0, suml2 = 0;
-            for (size_t i = 0; i < n; i++) {
-                float l = clampf(round_away(x[i] * is), lo, hi);
-                sumlx += x[i] * l;
-                suml2 += l * l;
-            }
-            if (suml2 <= 0) break;
-            float s = sumlx / suml2;
-            if (scale_f16) s = to_f16_and_back(s);
-            float e = symmetric_error(x, n, s, lo, hi);
+            float s, e = symmetric_fit(x, n, 1.0f / best_s, lo, hi, scale_f16, &s);
             if (!(e < best_e)) break;
             best_e = e;
             best_s = s;

@@ -119,23 +119,7 @@ public enum MLXExport {
                 // MLX has no per-channel groups: requantize the dequantized values, affine, groups of 64 (or 32).
                 guard let group = [64, 32, 128].first(where: { q.layout.cols % $0 == 0 }) else { return nil }
                 let format = QuantizedFormat(bits: q.format.bits, mode: .affine, groupSize: group)
-                let layout = try format.layout(of: q.layout.shape)
-                let values = q.floats()
-                var codes = [UInt8](repeating: 0, count: layout.rows * layout.codeBytesPerRow)
-                var scales = [UInt8](repeating: 0, count: layout.rows * layout.groupsPerRow * 2), biases = scales
-                try values.withUnsafeBufferPointer { v in
-                    try codes.withUnsafeMutableBytes { c in
-                        try scales.withUnsafeMutableBytes { s in
-                            try biases.withUnsafeMutableBytes { b in
-                                try GroupQuantizer(format: format, scaleDType: .f16).quantize(q.name, v, layout: layout, codes: c, scales: s, biases: b)
-                            }
-                        }
-                    }
-                }
-                source = try QuantizedTensor(name: q.name, format: format, shape: q.layout.shape,
-                                             codes: TensorView(copying: codes, name: q.name, dtype: format.codeDType, shape: try Shape(layout.codes)),
-                                             scales: TensorView(copying: scales, name: q.name + ".scales", dtype: .f16, shape: try Shape(layout.scales)),
-                                             biases: TensorView(copying: biases, name: q.name + ".biases", dtype: .f16, shape: try Shape(layout.scales)))
+                source = try GroupQuantizer(format: format, scaleDType: .f16).quantize(q.name, q.floats(), shape: q.layout.shape)
                 note = "\(q.name): \(q.format) has no MLX equivalent (groups of 32, 64 or 128): requantized to \(format)"
             }
             let layout = source.layout, format = layout.format

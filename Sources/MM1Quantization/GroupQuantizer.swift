@@ -63,6 +63,35 @@ public struct GroupQuantizer: Sendable {
         }
     }
 
+    /// Quantizes `values` (a parameter of `shape`) into a ``QuantizedTensor`` held in memory: for
+    /// requantizing, measuring and tests; packages are written by the importer, part by part.
+    public func quantize(_ name: String, _ values: [Float], shape: [Int]) throws(QuantizationError) -> QuantizedTensor {
+        let layout: QuantizedLayout
+        do { layout = try format.layout(of: shape) } catch { throw QuantizationError(tensor: name, reason: error) }
+        let affine = format.mode == .affine
+        var codes = [UInt8](repeating: 0, count: layout.rows * layout.codeBytesPerRow)
+        var scales = [UInt8](repeating: 0, count: layout.rows * layout.groupsPerRow * scaleDType.byteWidth!)
+        var biases = [UInt8](repeating: 0, count: affine ? scales.count : 0)
+        var failure: QuantizationError?
+        values.withUnsafeBufferPointer { v in
+            codes.withUnsafeMutableBytes { c in
+                scales.withUnsafeMutableBytes { sc in
+                    biases.withUnsafeMutableBytes { b in
+                        do throws(QuantizationError) { try quantize(name, v, layout: layout, codes: c, scales: sc, biases: affine ? b : nil) } catch { failure = error }
+                    }
+                }
+            }
+        }
+        if let failure { throw failure }
+        // The shapes come from `layout`, which checked them: Shape cannot fail here.
+        let scaleShape = try! Shape(layout.scales)
+        return try QuantizedTensor(
+            name: name, format: format, shape: shape,
+            codes: TensorView(copying: codes, name: name, dtype: format.codeDType, shape: try! Shape(layout.codes)),
+            scales: TensorView(copying: scales, name: name + ".scales", dtype: scaleDType, shape: scaleShape),
+            biases: affine ? TensorView(copying: biases, name: name + ".biases", dtype: scaleDType, shape: scaleShape) : nil)
+    }
+
     private func store(_ name: String, _ values: UnsafeBufferPointer<Float>, what: String, into out: UnsafeMutableRawBufferPointer) throws(QuantizationError) {
         if scaleDType == .f16, let i = values.firstIndex(where: { abs($0) > 65504 }) {
             throw QuantizationError(tensor: name, reason: .scaleOverflow("group \(i)'s \(what) \(values[i]) does not fit in f16; quantize with f32 scales"))

@@ -136,24 +136,9 @@ func main() throws {
         for (label, format, optimize) in schemes {
             var squaredError = 0.0, squaredValue = 0.0, weights = 0, bytes = 0
             for info in file.tensors where info.shape.rank == 2 && [.f16, .bf16, .f32].contains(info.dtype) {
-                guard let layout = try? format.layout(of: info.shape.dimensions) else { continue }
+                guard (try? format.layout(of: info.shape.dimensions)) != nil else { continue }
                 let x = try file.view(named: info.name).floats()
-                var codes = [UInt8](repeating: 0, count: layout.rows * layout.codeBytesPerRow)
-                var scales = [UInt8](repeating: 0, count: layout.rows * layout.groupsPerRow * 2), biases = scales
-                try x.withUnsafeBufferPointer { v in
-                    try codes.withUnsafeMutableBytes { c in
-                        try scales.withUnsafeMutableBytes { sc in
-                            try biases.withUnsafeMutableBytes { b in
-                                try GroupQuantizer(format: format, scaleDType: .f16, optimizeScales: optimize)
-                                    .quantize(info.name, v, layout: layout, codes: c, scales: sc, biases: format.mode == .affine ? b : nil)
-                            }
-                        }
-                    }
-                }
-                let stored = try QuantizedTensor(
-                    name: info.name, format: format, shape: layout.shape, codes: TensorView(copying: codes, name: info.name, dtype: format.codeDType, shape: try Shape(layout.codes)),
-                    scales: TensorView(copying: scales, name: info.name, dtype: .f16, shape: try Shape(layout.scales)),
-                    biases: format.mode == .affine ? TensorView(copying: biases, name: info.name, dtype: .f16, shape: try Shape(layout.scales)) : nil)
+                let stored = try GroupQuantizer(format: format, scaleDType: .f16, optimizeScales: optimize).quantize(info.name, x, shape: info.shape.dimensions)
                 let back = stored.floats()
                 for i in 0..<x.count {
                     let d = Double(x[i] - back[i])
@@ -178,16 +163,7 @@ func main() throws {
             try seconds {
                 weights = 0
                 for (info, x) in matrices {
-                    let layout = try format.layout(of: info.shape.dimensions)
-                    var codes = [UInt8](repeating: 0, count: layout.rows * layout.codeBytesPerRow)
-                    var scales = [UInt8](repeating: 0, count: layout.rows * layout.groupsPerRow * 2)
-                    try x.withUnsafeBufferPointer { v in
-                        try codes.withUnsafeMutableBytes { c in
-                            try scales.withUnsafeMutableBytes { sc in
-                                try GroupQuantizer(format: format).quantize(info.name, v, layout: layout, codes: c, scales: sc, biases: nil)
-                            }
-                        }
-                    }
+                    _ = try GroupQuantizer(format: format).quantize(info.name, x, shape: info.shape.dimensions)
                     weights += x.count
                 }
             }

@@ -12,22 +12,9 @@ import Testing
     /// Quantizes `values` ([rows, cols]) and returns codes, scales and biases as bytes.
     static func quantize(_ values: [Float], rows: Int, cols: Int, _ format: QuantizedFormat, scales: DType = .f16, optimize: Bool = false) throws
         -> (layout: QuantizedLayout, codes: [UInt8], scales: [UInt8], biases: [UInt8]) {
-        let layout = try format.layout(of: [rows, cols])
-        let width = scales.byteWidth!
-        var codes = [UInt8](repeating: 0, count: rows * layout.codeBytesPerRow)
-        var s = [UInt8](repeating: 0, count: rows * layout.groupsPerRow * width)
-        var b = [UInt8](repeating: 0, count: format.mode == .affine ? s.count : 0)
-        let q = GroupQuantizer(format: format, scaleDType: scales, optimizeScales: optimize)
-        try values.withUnsafeBufferPointer { x in
-            try codes.withUnsafeMutableBytes { c in
-                try s.withUnsafeMutableBytes { sp in
-                    try b.withUnsafeMutableBytes { bp in
-                        try q.quantize("w", x, layout: layout, codes: c, scales: sp, biases: format.mode == .affine ? bp : nil)
-                    }
-                }
-            }
-        }
-        return (layout, codes, s, b)
+        let t = try GroupQuantizer(format: format, scaleDType: scales, optimizeScales: optimize).quantize("w", values, shape: [rows, cols])
+        func bytes(_ v: TensorView?) -> [UInt8] { v?.withUnsafeBytes { Array($0) } ?? [] }
+        return (t.layout, bytes(t.codes), bytes(t.scales), bytes(t.biases))
     }
 
     /// A quantized tensor over in-memory parts.
