@@ -62,6 +62,7 @@ public struct Importer {
         let pipeline = WritePipeline(writer: writer, depth: 2, largest: writer.writeOrder.map(\.byteCount).max() ?? 0)
         defer { pipeline.drain() }  // on an error, no write may still run when the staging folder goes
         let quantized = QuantizedParts(largestCount: layout.largestQuantizedCount, scaleDType: layout.scaleDType)
+        var carriedCount = 0
         for info in writer.writeOrder {
             try pipeline.check()
             let buffer = pipeline.buffer(byteCount: info.byteCount)
@@ -72,11 +73,23 @@ public struct Importer {
                 try Materializer.fill(assignment, views: views, as: info.dtype, into: out)
                 views.forEach { $0.releasePages() }
             case .quantized(let assignment, let tensorLayout, let piece):
+                var carried: (codes: [UInt8], scales: [UInt8])?
                 try quantized.write(piece, of: assignment, layout: tensorLayout, into: out) { values throws in
+                    // GGUF blocks already in the target format are taken as they are.
+                    if let parts = BlockCarry.parts(assignment, source: checkpoint.source, layout: tensorLayout, scaleDType: layout.scaleDType) {
+                        carried = parts
+                        carriedCount += 1
+                        return
+                    }
                     let views = try assignment.sources.map { try checkpoint.source.view(named: $0.name) }
                     try Materializer.fill(assignment, views: views, as: .f32, into: values)
                     views.forEach { $0.releasePages() }
                 } quantize: { values, codes, scales, biases throws in
+                    if let carried {
+                        codes.copyBytes(from: carried.codes)
+                        scales.copyBytes(from: carried.scales)
+                        return
+                    }
                     try GroupQuantizer(format: tensorLayout.format, scaleDType: layout.scaleDType, optimizeScales: layout.optimizeScales)
                         .quantize(assignment.spec.name, values, layout: tensorLayout, codes: codes, scales: scales, biases: biases)
                 }
@@ -107,7 +120,8 @@ public struct Importer {
                 transforms: Dictionary(uniqueKeysWithValues: plan.assignments.map { a in
                     (a.spec.name, "\(a.transform) of \(a.sources.map(\.name).joined(separator: ", ")) [\(a.dialect)]")
                 }),
-                decisions: notes + plan.report.decisions + layout.notes))
+                decisions: notes + plan.report.decisions + layout.notes
+                    + (carriedCount > 0 ? ["\(carriedCount) parameters carried over from their GGUF Q8_0/Q4_0 blocks without requantizing"] : [])))
         let file = try AtomicFile(path: "\(staging.path)/\(PackageManifest.fileName)")
         try file.write(Array(try manifest.jsonData()))
         try file.commit()

@@ -26,7 +26,7 @@ import Testing
         return [("int8", QuantizationPolicy(bits: .int8, groupSize: 32)), ("int4", QuantizationPolicy(bits: .int4, groupSize: 32)), ("int4-affine", affine)]
     }()
 
-    @Test("GGUF of int8/int4 packages: symmetric g32 matrices carried as Q8_0/Q4_0 blocks; reading the two files back gives the package's dequantized weights exactly")
+    @Test("GGUF of int8/int4 packages: symmetric g32 matrices carried as Q8_0/Q4_0 blocks; read back, the package's dequantized weights exactly; quantized again, the same codes and scales (blocks carried, not requantized)")
     func ggufRoundTrip() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -46,6 +46,21 @@ import Testing
                 let want = try package.parameter(named: spec.name).floats(), got = try back.parameter(named: spec.name).floats()
                 #expect(want.map(\.bitPattern) == got.map(\.bitPattern), "\(name): \(spec.name)")
             }
+            // Quantizing the GGUF files again with the same policy takes their blocks as they are: the same package bytes.
+            var importer = Importer()
+            importer.quantization = policy
+            try importer.run(try Checkpoint.open(dir.file("\(name)-gguf")), config: package.manifest.config, to: dir.file("\(name)-again.mm1"))
+            let again = try MM1Package.open(dir.file("\(name)-again.mm1"))
+            var carried = 0
+            for spec in package.model.specs {
+                guard let q = try package.parameter(named: spec.name).quantized, q.format.groupSize == 32 else { continue }
+                let r = try #require(try again.parameter(named: spec.name).quantized, "\(spec.name)")
+                #expect(r.codes.withUnsafeBytes { Array($0) } == q.codes.withUnsafeBytes { Array($0) }, "\(name): \(spec.name) codes")
+                #expect(r.scales.withUnsafeBytes { Array($0) } == q.scales.withUnsafeBytes { Array($0) }, "\(name): \(spec.name) scales")
+                carried += 1
+            }
+            #expect(carried >= 40 && again.manifest.provenance.decisions.contains("\(carried) parameters carried over from their GGUF Q8_0/Q4_0 blocks without requantizing"),
+                    "\(carried): \(again.manifest.provenance.decisions)")
         }
     }
 
