@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
+import Foundation
 
 let package = Package(
     name: "mm1conv",
@@ -72,3 +73,12 @@ let package = Package(
             dependencies: ["MM1ConvCommands", "MM1Tensor", "MM1Graph", "MM1Quantization", "MM1Package", "MM1TestSupport", "mm1conv"]),
     ]
 )
+
+// The libFuzzer harness, only when Tests/Fuzz/run.sh builds it (MM1_FUZZ=1, with --sanitize=fuzzer): it has no
+// main of its own, so ordinary builds leave it out.
+if ProcessInfo.processInfo.environment["MM1_FUZZ"] == "1" {
+    package.products.append(.executable(name: "mm1fuzz", targets: ["mm1fuzz"]))
+    package.targets.append(.executableTarget(
+        name: "mm1fuzz", dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package"],
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

@@ -1,0 +1,95 @@
+// libFuzzer entry point for every parser (built only with MM1_FUZZ=1, by Tests/Fuzz/run.sh:
+// `swift build --product mm1fuzz --sanitize=fuzzer --sanitize=address`). MM1FUZZ_TARGET picks the parser.
+// Every input must end in a value or a typed error: a crash, an assertion, a hang or an out-of-memory
+// is a finding.
+import Foundation
+import MM1Formats
+import MM1Graph
+import MM1Package
+import MM1Tensor
+
+/// The parsers under test, by name.
+enum FuzzTarget: String, CaseIterable {
+    case safetensors        // the header of a safetensors file, parsed from memory
+    case safetensorsIndex = "safetensors-index"  // model.safetensors.index.json (its shards absent)
+    case gguf               // a GGUF file: header, metadata, tensor infos, then every tensor read (dequantized)
+    case dequantize         // first byte picks a ggml type; the rest, cut to whole blocks, is dequantized
+    case zstd               // a zstd-compressed checkpoint: decompressed with caps, then its safetensors header
+    case config             // an MM1 config JSON, validated, then its graph built
+    case mapping            // a mapping file (naming dialect), then a plan over a fixed tensor list
+    case manifest           // an MM1 package manifest (mm1.json; its shards absent)
+}
+
+let target: FuzzTarget = {
+    guard let name = ProcessInfo.processInfo.environment["MM1FUZZ_TARGET"], let t = FuzzTarget(rawValue: name) else {
+        FileHandle.standardError.write("set MM1FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n".data(using: .utf8)!)
+        exit(2)
+    }
+    return t
+}()
+
+/// A private folder in memory-backed storage for targets that read files.
+let folder: String = {
+    let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+    let path = "\(base)/mm1fuzz-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}()
+
+func write(_ bytes: UnsafeRawBufferPointer, to name: String) -> String {
+    let path = "\(folder)/\(name)"
+    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    return path
+}
+
+/// Tensors a fuzzed mapping is planned over: the tiny dense graph under Hugging Face names.
+let mappingTensors: [TensorInfo] = {
+    let config = Preset.preset(.tinyDense).config
+    guard let graph = try? MM1Model(graphOf: config) else { return [] }
+    let namer = DialectNamer(dialects: SafetensorsExport.defaultDialects)
+    var offset = 0
+    return graph.specs.map { spec in
+        let name = namer.sourceName(for: spec.name)?.name ?? spec.name
+        defer { offset += spec.shape.elementCount * 2 }
+        return TensorInfo(name: name, dtype: .f16, shape: spec.shape, byteRange: offset..<(offset + spec.shape.elementCount * 2))
+    }
+}()
+
+let dequantizable: [GGMLType] = (0..<40).map { GGMLType(id: UInt32($0)) }.filter { $0.isDequantizable && $0.plainDType == nil }
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    switch target {
+    case .safetensors:
+        _ = try? SafetensorsHeader(parsing: bytes, name: "fuzz.safetensors")
+    case .safetensorsIndex:
+        _ = try? SafetensorsCheckpoint(path: write(bytes, to: "model.safetensors.index.json"))
+    case .gguf:
+        guard let file = try? GGUFFile(path: write(bytes, to: "fuzz.gguf")) else { return 0 }
+        for t in file.ggufTensors where t.elementCount <= 1 << 20 { _ = try? file.view(named: t.name) }
+    case .dequantize:
+        guard size > 1, !dequantizable.isEmpty else { return 0 }
+        let type = dequantizable[Int(bytes[0]) % dequantizable.count]
+        let blocks = (size - 1) / type.blockBytes
+        guard blocks > 0 else { return 0 }
+        var out = [Float](repeating: 0, count: blocks * type.blockSize)
+        out.withUnsafeMutableBufferPointer { o in
+            GGUFDequantizer.dequantize(type, UnsafeRawBufferPointer(rebasing: bytes[1..<(1 + blocks * type.blockBytes)]), into: o)
+        }
+    case .zstd:
+        let path = write(bytes, to: "fuzz.safetensors.zst")
+        if let opened = try? Checkpoint.open(path) { _ = opened.source.tensors.count }
+    case .config:
+        guard let config = try? MM1Config.decode(from: Data(bytes)), (try? config.validate()) != nil else { return 0 }
+        _ = try? MM1Model(graphOf: config)
+    case .mapping:
+        guard let dialect = try? JSONDecoder().decode(Dialect.self, from: Data(bytes)) else { return 0 }
+        _ = try? MappingPlan(tensors: mappingTensors, config: Preset.preset(.tinyDense).config, dialects: [dialect] + BuiltinDialects.all)
+    case .manifest:
+        try? FileManager.default.createDirectory(atPath: "\(folder)/pkg.mm1", withIntermediateDirectories: true)
+        _ = write(bytes, to: "pkg.mm1/mm1.json")
+        _ = try? MM1Package.open("\(folder)/pkg.mm1")
+    }
+    return 0
+}

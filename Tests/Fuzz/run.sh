@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fuzz mm1conv's parsers with libFuzzer + AddressSanitizer (issue 7).
+#   bash Tests/Fuzz/run.sh TARGET [SECONDS=60] [RUNS=-1]    one target (see Sources/mm1fuzz/Fuzz.swift)
+#   bash Tests/Fuzz/run.sh all [SECONDS=60] [RUNS=-1]       every target, one after the other
+# Builds mm1fuzz into .build-fuzz (MM1_FUZZ=1 adds the product; --sanitize=fuzzer,address), seeds a corpus from
+# the committed fixtures (valid and malformed files), runs until SECONDS pass or RUNS inputs were tried, and
+# prints one line per target: executions, speed, corpus size, findings. Crashing inputs are written to
+# $FUZZ_DIR/findings/TARGET/ (default /tmp/mm1fuzz); the exit status is 1 when any target found one.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TARGET=${1:?usage: run.sh TARGET|all [SECONDS] [RUNS]}
+SECONDS_EACH=${2:-60}
+RUNS=${3:--1}
+FUZZ_DIR=${FUZZ_DIR:-/tmp/mm1fuzz}
+TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manifest"
+[ "$TARGET" = all ] && set -- $TARGETS || set -- "$TARGET"
+MM1_FUZZ=1 swift build -c release --product mm1fuzz --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz >/dev/null
+BIN=.build-fuzz/release/mm1fuzz
+
+seeds() {  # TARGET -> the fixture files that seed it
+  case $1 in
+    safetensors) find Tests/Fixtures/safetensors Tests/Fixtures/malformed/safetensors Tests/Fixtures/malformed/safetensors-accept -type f -name '*.safetensors' -size -256k ;;
+    safetensors-index) find Tests/Fixtures -name '*.index.json' -size -64k ;;
+    gguf) find Tests/Fixtures/gguf -type f -name '*.gguf' -size -256k ;;
+    dequantize) find Tests/Fixtures/gguf -maxdepth 1 -type f -name '*.gguf' -size -64k ;;
+    zstd) find Tests/Fixtures/zstd -type f -size -256k ! -name '*.json' ! -name '*.md' ;;
+    config) find Schemas/examples Tests/Fixtures/dialects -maxdepth 1 -name 'config-*.json' -o -maxdepth 1 -name '*.config.json' ;;
+    mapping) find Schemas/examples -name 'mapping-*.json' ;;
+    manifest) find Schemas/examples -name 'package-*.json' ;;
+  esac
+}
+
+found=0
+for t in "$@"; do
+  corpus="$FUZZ_DIR/corpus/$t" findings="$FUZZ_DIR/findings/$t"
+  mkdir -p "$corpus" "$findings"
+  seeds "$t" | while read -r f; do cp "$f" "$corpus/seed-$(basename "$(dirname "$f")")-$(basename "$f")"; done
+  log="$FUZZ_DIR/$t.log"
+  set +e
+  MM1FUZZ_TARGET=$t ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 "$BIN" "$corpus" \
+    -max_total_time="$SECONDS_EACH" -runs="$RUNS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$findings/" -print_final_stats=1 > "$log" 2>&1
+  status=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  crashes=$(ls "$findings" | wc -l)
+  echo "$t: $execs executions ($speed/s), corpus $(ls "$corpus" | wc -l) inputs, findings $crashes, libFuzzer exit $status"
+  [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ] && found=1
+done
+exit $found
