@@ -14,7 +14,8 @@ RUNS=${3:--1}
 FUZZ_DIR=${FUZZ_DIR:-/tmp/mm1fuzz}
 TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manifest"
 [ "$TARGET" = all ] && set -- $TARGETS || set -- "$TARGET"
-MM1_FUZZ=1 swift build -c release --product mm1fuzz --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz >/dev/null
+# SKIP_BUILD=1: use the binary already built (several runs in parallel share one build folder).
+[ "${SKIP_BUILD:-0}" = 1 ] || MM1_FUZZ=1 swift build -c release --product mm1fuzz --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz >/dev/null
 BIN=.build-fuzz/release/mm1fuzz
 
 seeds() {  # TARGET -> the fixture files that seed it
