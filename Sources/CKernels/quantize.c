@@ -13,7 +13,12 @@
 
 #define MM1_MAX_INT4_GROUP 4096
 
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define MM1_SANITIZED 1  // ifunc resolvers run before the sanitizer's runtime is up: no clones then
+#endif
+#endif
+#if defined(__x86_64__) && defined(__clang__) && defined(__linux__) && !defined(MM1_SANITIZED)
 #define MM1_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define MM1_CLONES
