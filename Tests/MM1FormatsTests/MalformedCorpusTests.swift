@@ -105,6 +105,60 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
     }
 }
 
+/// Resource attacks that are valid files: they must open without reading or allocating their size.
+@Suite struct ResourceAttackTests {
+    /// This process's peak resident set, in bytes.
+    static func peakRSS() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024  // KiB on Linux
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return usage.ru_maxrss  // bytes on Darwin
+        #endif
+    }
+
+    static func write(_ header: [String: Any], to path: String, dataBytes: Int) throws {
+        let json = try JSONSerialization.data(withJSONObject: header)
+        var bytes = withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + Array(json)
+        if dataBytes <= 1 << 20 { bytes += [UInt8](repeating: 0, count: dataBytes) }
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        if dataBytes > 1 << 20 {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try handle.truncate(atOffset: UInt64(bytes.count + dataBytes))  // sparse: no disk used
+            try handle.close()
+        }
+    }
+
+    @Test("a sparse 100 GB safetensors file opens and lists without reading its data (resident memory grows < 64 MiB)")
+    func sparse100GB() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let size = 100 << 30
+        try Self.write(["big": ["dtype": "U8", "shape": [size], "data_offsets": [0, size]]], to: dir.file("sparse.safetensors"), dataBytes: size)
+        let before = Self.peakRSS()
+        let file = try SafetensorsFile(path: dir.file("sparse.safetensors"))
+        let view = try file.view(named: "big")
+        #expect(view.bytes.count == size && file.tensors.count == 1)
+        #expect(Self.peakRSS() - before < 64 << 20)
+    }
+
+    @Test("a tensor name of 1 MiB is read (the format sets no limit) without a copy per use; GGUF's 64-byte limit refuses such names")
+    func megabyteName() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let name = String(repeating: "n", count: 1 << 20)
+        try Self.write([name: ["dtype": "F32", "shape": [1], "data_offsets": [0, 4]]], to: dir.file("name.safetensors"), dataBytes: 4)
+        let before = Self.peakRSS()
+        let file = try SafetensorsFile(path: dir.file("name.safetensors"))
+        #expect(file.tensors.map(\.name.utf8.count) == [1 << 20])
+        #expect(try file.view(named: name).floats() == [0])
+        #expect(Self.peakRSS() - before < 64 << 20)
+        #expect(throws: FormatError.self) { try GGUFFile(path: Fixtures.path("gguf/malformed/tensor-name-65-bytes.gguf")) }
+    }
+}
+
 @Suite struct AcceptedOddFilesTests {
     static let cases: [String] = {
         guard let file = try? MappedFile(path: Fixtures.path("malformed/safetensors-accept/expected.json")),
