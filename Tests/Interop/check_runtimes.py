@@ -10,12 +10,14 @@ decoder weights.
 - mlx: `mlx.core.dequantize` of every exported quantized weight (scales and biases in f32) equals mm1conv's
   dequantized weight exactly.
 - mlx-lm: `mlx_lm.utils.load_model` loads each export; run in f32 on the token ids, its logits match ours
-  within 1e-4 of the largest logit (same weights, f32 arithmetic in both).
+  within 1e-4 of the largest logit (same weights, f32 arithmetic in both). Also an all-MoE decoder (4 experts,
+  top 2; synthetic weights) quantized to int4, loaded as mixtral.
 - llama.cpp (llama-cpp-python): loads each GGUF and evaluates the token ids (f32 KV cache); F32 logits match ours
   within 1e-4 of the largest logit. For Q8_0 / Q4_0, llama.cpp quantizes the activations too (to Q8 blocks) in its dot
   products, so the logits differ by more: within 3e-2 (Q8_0) / 6e-2 (Q4_0) of the largest logit, with the same
   top-1 token at >= 90 % of positions — on the very Q8_0 / Q4_0 blocks the packages hold, so that gap is
-  activation quantization alone. The affine package's GGUF (requantized to Q4_0) must load and give finite
+  activation quantization alone. The all-MoE decoder loads in llama.cpp's expert-stacked layout (ffn_*_exps) in
+  F32 (within 1e-4) and with its int4 experts carried as Q4_0 (within 6e-2). The affine package's GGUF (requantized to Q4_0) must load and give finite
   logits; its drift is printed. Measured values are printed.
 
 Usage: python Tests/Interop/check_runtimes.py INTEROP_DIR   (needs mlx, mlx-lm, llama-cpp-python, safetensors)
@@ -44,7 +46,7 @@ def compare(label, theirs, ours, tolerance, top1=None):
 
 
 names = ["int8", "int4", "int4-affine"]
-logits = {n: load_file(str(root / f"logits-{n}.safetensors")) for n in names + ["f32"]}
+logits = {n: load_file(str(root / f"logits-{n}.safetensors")) for n in names + ["f32", "moe-f32", "moe-int4"]}
 ids = [int(i) for i in logits["f32"]["ids"]]
 
 # mlx and mlx-lm
@@ -74,10 +76,16 @@ for name in names:
     out = np.array(model(mx.array([ids]))[0])
     compare(f"mlx-lm {name}", out, logits[name]["logits"], 1e-4)
 
+# The all-MoE decoder (4 experts, top 2) as mixtral: experts stacked under switch_mlp, int4 g32.
+model, config = load_model(root / "moe-int4-mlx")
+check(config["model_type"] == "mixtral", "moe export is not mixtral")
+model.update(tree_map(lambda p: p.astype(mx.float32) if p.dtype in (mx.float16, mx.bfloat16) else p, model.parameters()))
+compare("mlx-lm moe-int4 (mixtral)", np.array(model(mx.array([ids]))[0]), logits["moe-int4"]["logits"], 1e-4)
+
 # llama.cpp
 from llama_cpp import Llama  # noqa: E402
 
-for name, tolerance in [("f32", 1e-4), ("int8", 3e-2), ("int4", 6e-2), ("int4-affine", None)]:
+for name, tolerance in [("f32", 1e-4), ("moe-f32", 1e-4), ("int8", 3e-2), ("int4", 6e-2), ("moe-int4", 6e-2), ("int4-affine", None)]:
     # An f32 KV cache (GGML_TYPE_F32 = 0): llama.cpp's default f16 cache alone would cost ~5e-4.
     llm = Llama(model_path=str(root / f"{name}.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
     llm.eval(ids)

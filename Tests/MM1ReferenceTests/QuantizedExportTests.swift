@@ -109,6 +109,49 @@ import Testing
         }
     }
 
+    @Test("an all-MoE decoder: GGUF in llama.cpp's expert-stacked layout (Q4_0 experts carried) and MLX's mixtral layout; with MM1_INTEROP_DIR, files and logits for the runtimes")
+    func moe() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // The tiny MoE preset with every decoder layer sparse (llama.cpp's and mlx-lm's layouts need that).
+        var config = Preset.preset(.tinyMoE).config
+        config.language.moe?.sparseLayers = Array(0..<config.language.layers)
+        config.language.intermediateSize = config.language.moe!.expertIntermediateSize
+        var state: UInt64 = 7
+        let entries = try MM1Model(graphOf: config).specs.map { spec -> (SafetensorsLayout.Entry, [UInt8]) in
+            let values = (0..<spec.shape.elementCount).map { _ -> Float in
+                if spec.role == .normWeight { return 1 }
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.2
+            }
+            return (.init(name: spec.name, dtype: .f32, shape: spec.shape), values.withUnsafeBytes { Array($0) })
+        }
+        try writeSafetensors(entries, to: dir.file("moe.safetensors"))
+        try Importer().run(try Checkpoint.open(dir.file("moe.safetensors")), config: config, to: dir.file("moe.mm1"))
+        let package = try MM1Package.open(dir.file("moe.mm1"))
+        let quantized = try Self.quantized(package, dir, "moe-int4.mm1", QuantizationPolicy(bits: .int4, groupSize: 32))
+        let notes = try GGUFExport.export(quantized, type: .q4_0, to: dir.file("moe-q4_0.gguf"))
+        #expect(!notes.contains { $0.contains("interleave") }, "\(notes)")
+        let gguf = try GGUFFile(path: dir.file("moe-q4_0.gguf"))
+        let experts = gguf.ggufTensors.filter { $0.name.hasSuffix("_exps.weight") }
+        #expect(experts.count == 3 * config.language.layers && experts.allSatisfy { $0.type.id == GGMLType.q4_0.id && $0.shape.first == 4 })
+        _ = try MLXExport.export(quantized, to: dir.file("moe-mlx"))
+        let mlxConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("moe-mlx/config.json")))) as! [String: Any]
+        #expect(mlxConfig["model_type"] as? String == "mixtral" && mlxConfig["num_local_experts"] as? Int == 4)
+        let names = try SafetensorsFile(path: dir.file("moe-mlx/model.safetensors")).tensors.map(\.name)
+        #expect(names.contains("model.layers.0.block_sparse_moe.switch_mlp.gate_proj.weight") && names.contains("model.layers.0.block_sparse_moe.gate.weight"))
+        if let root = Self.interopRoot {
+            _ = try GGUFExport.export(package, type: .f32, to: "\(root)/moe-f32.gguf", overwrite: true)
+            try Self.writeLogits(package, name: "moe-f32")
+            try? FileManager.default.removeItem(atPath: "\(root)/moe-int4-mlx")
+            try FileManager.default.copyItem(atPath: dir.file("moe-mlx"), toPath: "\(root)/moe-int4-mlx")
+            try FileManager.default.copyItem(atPath: dir.file("moe-q4_0.gguf"), toPath: "\(root)/moe-int4.gguf.tmp")
+            try? FileManager.default.removeItem(atPath: "\(root)/moe-int4.gguf")
+            try FileManager.default.moveItem(atPath: "\(root)/moe-int4.gguf.tmp", toPath: "\(root)/moe-int4.gguf")
+            try Self.writeLogits(quantized, name: "moe-int4")
+        }
+    }
+
     static var interopRoot: String? {
         guard let root = ProcessInfo.processInfo.environment["MM1_INTEROP_DIR"], !root.isEmpty else { return nil }
         try? FileManager.default.createDirectory(atPath: "\(root)/runtimes", withIntermediateDirectories: true)
