@@ -42,7 +42,7 @@ test: setup
 	$(PY) Tests/Interop/check_gguf.py $(INTEROP_DIR)
 	$(PY) Tests/Interop/check_runtimes.py $(INTEROP_DIR)
 	@# A few seconds of fuzzing per parser (libFuzzer ships with Swift on Linux): any crash fails the run.
-	@if [ "$$(uname)" = Linux ]; then bash Tests/Fuzz/run.sh all 5; fi
+	@if [ "$$(uname)" = Linux ]; then FUZZ_DIR=$(CURDIR)/.build/fuzz-smoke bash Tests/Fuzz/run.sh all 5; fi
 
 ## Regenerate golden fixtures and the samples (needs torch, transformers, timm, open_clip and apple/ml-aim's
 ## sources in AIM_SRC, see generate_aim.py; not part of the tests).
