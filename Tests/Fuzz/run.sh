@@ -25,7 +25,7 @@ seeds() {  # TARGET -> the fixture files that seed it
     gguf) find Tests/Fixtures/gguf -type f -name '*.gguf' -size -256k ;;
     dequantize) find Tests/Fixtures/gguf -maxdepth 1 -type f -name '*.gguf' -size -64k ;;
     zstd) find Tests/Fixtures/zstd -type f -size -256k ! -name '*.json' ! -name '*.md' ;;
-    config) find Schemas/examples Tests/Fixtures/dialects -maxdepth 1 -name 'config-*.json' -o -maxdepth 1 -name '*.config.json' ;;
+    config) find Schemas/examples Tests/Fixtures/dialects Tests/Fixtures/fuzz-regressions -maxdepth 1 -name 'config-*.json' -o -maxdepth 1 -name '*.config.json' ;;
     mapping) find Schemas/examples -name 'mapping-*.json' ;;
     manifest) find Schemas/examples -name 'package-*.json' ;;
   esac

@@ -27,4 +27,16 @@ struct ConfigChecker {
     mutating func positive(_ value: Int, _ field: String) {
         require(value > 0, field, "must be positive, is \(value)")
     }
+
+    /// The largest size any dimension, count or id may have (2^24): far above every real model's
+    /// (vocabularies of 256k, widths of 16k), and low enough that products of a few never overflow.
+    static let sizeLimit = 1 << 24
+
+    /// `value` is a positive size no larger than ``sizeLimit``; returns whether it is.
+    @discardableResult
+    mutating func size(_ value: Int, _ field: String) -> Bool {
+        positive(value, field)
+        require(value <= Self.sizeLimit, field, "is \(value), larger than any model's (limit \(Self.sizeLimit))")
+        return value > 0 && value <= Self.sizeLimit
+    }
 }

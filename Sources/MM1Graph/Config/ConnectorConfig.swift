@@ -138,8 +138,8 @@ public enum ConnectorConfig: Sendable, Equatable, Codable {
     func check(_ c: inout ConfigChecker, vision: VisionConfig) {
         let patchesOnly = !vision.hasClassToken || vision.dropClassToken
         func square(_ tokens: Int) {
+            guard c.size(tokens, "image_tokens") else { return }  // √ of a negative is NaN: no Int
             let side = Int(Double(tokens).squareRoot().rounded())
-            c.positive(tokens, "image_tokens")
             c.require(side * side == tokens, "image_tokens", "\(tokens) is not a square number of tokens")
             c.require(side <= vision.grid, "image_tokens", "\(side)×\(side) is larger than the \(vision.grid)×\(vision.grid) patch grid")
             c.require(patchesOnly, "image_tokens", "pooling needs patch tokens only: set vision.drop_class_token")
@@ -148,14 +148,14 @@ public enum ConnectorConfig: Sendable, Equatable, Codable {
         case .averagePool(let a): square(a.imageTokens)
         case .cAbstractor(let a):
             square(a.imageTokens)
-            c.positive(a.hiddenSize, "hidden_size")
-            c.require(a.depth >= 0, "depth", "must not be negative, is \(a.depth)")
-            c.require(a.mlpDepth >= 1, "mlp_depth", "must be at least 1, is \(a.mlpDepth)")
+            c.size(a.hiddenSize, "hidden_size")
+            c.require(a.depth >= 0 && a.depth <= ConfigChecker.sizeLimit, "depth", "must be between 0 and \(ConfigChecker.sizeLimit), is \(a.depth)")
+            c.require(a.mlpDepth >= 1 && a.mlpDepth <= ConfigChecker.sizeLimit, "mlp_depth", "must be between 1 and \(ConfigChecker.sizeLimit), is \(a.mlpDepth)")
             c.require(a.normEps > 0, "norm_eps", "must be positive, is \(a.normEps)")
         case .attentionPool(let a):
-            c.positive(a.imageTokens, "image_tokens")
-            c.positive(a.hiddenSize, "hidden_size")
-            c.positive(a.heads, "heads")
+            c.size(a.imageTokens, "image_tokens")
+            c.size(a.hiddenSize, "hidden_size")
+            c.size(a.heads, "heads")
             c.require(a.heads <= 0 || a.hiddenSize % a.heads == 0, "heads", "hidden_size \(a.hiddenSize) is not divisible by \(a.heads) heads")
         case .mlp: break
         }

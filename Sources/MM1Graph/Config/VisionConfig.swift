@@ -60,9 +60,12 @@ public struct VisionConfig: Codable, Sendable, Equatable {
     }
 
     /// Patches per side.
-    public var grid: Int { imageSize / patchSize }
-    /// Patch tokens.
-    public var patchCount: Int { grid * grid }
+    public var grid: Int { patchSize > 0 ? imageSize / patchSize : 0 }
+    /// Patch tokens (saturating: an unchecked config may hold any sizes).
+    public var patchCount: Int {
+        let (count, overflow) = grid.multipliedReportingOverflow(by: grid)
+        return overflow ? .max : count
+    }
     /// Whether the encoder has a class token.
     public var hasClassToken: Bool { kind == .clip }
     /// Tokens that reach the connector.
@@ -71,8 +74,13 @@ public struct VisionConfig: Codable, Sendable, Equatable {
     public var featureDepth: Int { featureLayer < 0 ? depth + 1 + featureLayer : featureLayer }
 
     func check(_ c: inout ConfigChecker) {
-        for (v, f) in [(imageSize, "image_size"), (patchSize, "patch_size"), (width, "hidden_size"), (depth, "depth"),
-                       (heads, "heads"), (mlpSize, "intermediate_size")] { c.positive(v, f) }
+        let sized = [(imageSize, "image_size"), (patchSize, "patch_size"), (width, "hidden_size"), (depth, "depth"),
+                     (heads, "heads"), (mlpSize, "intermediate_size")].map { c.size($0, $1) }
+        // The rest does arithmetic on the sizes: only once they are in range.
+        guard sized.allSatisfy({ $0 }), featureLayer.magnitude <= UInt(ConfigChecker.sizeLimit) else {
+            c.require(featureLayer.magnitude <= UInt(ConfigChecker.sizeLimit), "feature_layer", "\(featureLayer) is out of range")
+            return
+        }
         c.require(patchSize <= 0 || imageSize % patchSize == 0, "image_size", "\(imageSize) is not a multiple of patch_size \(patchSize)")
         c.require(heads <= 0 || width % heads == 0, "heads", "hidden_size \(width) is not divisible by \(heads) heads")
         c.require(normEps > 0, "norm_eps", "must be positive, is \(normEps)")

@@ -1,0 +1,38 @@
+import Foundation
+import MM1Graph
+import MM1TestSupport
+import Testing
+
+/// Configs with values no model has: each is a ConfigError naming the field, never a trap (a negative
+/// image_tokens once reached √ and Int(NaN): found by the config fuzzer, kept in Tests/Fixtures/fuzz-regressions).
+@Suite struct HostileConfigTests {
+    static let regressions: [String] = {
+        let dir = Fixtures.path("fuzz-regressions")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("config-") }.sorted()
+    }()
+
+    @Test("fuzzer findings are refused with the field named", arguments: regressions)
+    func regression(_ name: String) throws {
+        let data = try Data(contentsOf: Fixtures.url("fuzz-regressions/\(name)"))
+        #expect(throws: ConfigError.self) { try MM1Config.decode(from: data) }
+    }
+
+    @Test("extreme sizes, zero patch size, extreme feature layer: refused naming the field", arguments: [
+        ("vision", "patch_size", "0"), ("vision", "image_size", "9223372036854775807"), ("vision", "depth", "9223372036854775807"),
+        ("vision", "feature_layer", "-9223372036854775808"), ("connector", "image_tokens", "-44"), ("connector", "image_tokens", "9223372036854775807"),
+        ("language", "vocab_size", "9223372036854775807"), ("language", "layers", "-1"), ("connector", "depth", "9223372036854775807"),
+    ])
+    func extremes(_ part: String, _ field: String, _ value: String) throws {
+        var json = try JSONSerialization.jsonObject(with: try Preset.preset(.tinyDense).config.jsonData()) as! [String: Any]
+        var section = json[part] as! [String: Any]
+        section[field] = Int(value)!
+        json[part] = section
+        let data = try JSONSerialization.data(withJSONObject: json)
+        do {
+            _ = try MM1Config.decode(from: data)
+            Issue.record("\(part).\(field) = \(value) was accepted")
+        } catch let error as ConfigError {
+            #expect(error.field == "\(part).\(field)" || error.field.hasPrefix(part), "\(error)")
+        }
+    }
+}
