@@ -27,12 +27,16 @@ setup:
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q $(PIP_RUNTIMES)
 
 ## The main job on the bundled sample: import the tiny MM1 checkpoint (Honeybee layout) as an MM1 package,
-## then prove it computes what PyTorch computed, stage by stage.
+## prove it computes what PyTorch computed, stage by stage, then quantize it to int4 (printing the drift) and
+## export that for llama.cpp (GGUF, Q4_0 blocks carried) and MLX.
 sample: setup
 	swift build -c release --product mm1conv
 	.build/release/mm1conv import Samples/tiny-mm1 --out .build/tiny-mm1.mm1 --force
 	.build/release/mm1conv inspect --graph .build/tiny-mm1.mm1 | tail -4
 	.build/release/mm1conv verify .build/tiny-mm1.mm1 --reference Samples/tiny-mm1/reference.safetensors
+	.build/release/mm1conv quantize .build/tiny-mm1.mm1 --int4 --out .build/tiny-mm1-int4.mm1 --force
+	.build/release/mm1conv export .build/tiny-mm1-int4.mm1 --format gguf --out .build/tiny-mm1-q4_0.gguf --force
+	.build/release/mm1conv export .build/tiny-mm1-int4.mm1 --format mlx --out .build/tiny-mm1-int4-mlx --force
 
 ## Every test: Swift tests (which also write files for the interop check), then the Python interop check.
 test: setup
