@@ -61,6 +61,7 @@ struct Import: ParsableCommand {
             importer.overwrite = force
             importer.allowUnused = allowUnused
             importer.dialects = try dialects()
+            importer.tokenizerFiles = TokenizerFiles.find(beside: source)
             let destination = out ?? Self.defaultDestination(for: source)
             let plan: MappingPlan
             if dryRun {

@@ -99,6 +99,7 @@ struct Quantize: ParsableCommand {
             var importer = Importer()
             importer.overwrite = force
             importer.quantization = policy
+            importer.tokenizerFiles = TokenizerFiles.find(beside: src)
             let destination = out ?? Self.defaultDestination(for: src, bits: bits)
             let bar = ProgressBar("quantizing", totalBytes: checkpoint.source.totalByteCount)
             let box = ProgressBox(bar)

@@ -143,12 +143,15 @@ public enum GGUFExport {
                 notes.append("MoE layers \(moe.sparseLayers) interleave with dense ones: llama.cpp's llama architecture cannot load this layout (mm1conv reads it back)")
             }
         }
-        // MM1 packages carry no tokenizer: llama.cpp's "none" vocabulary takes token ids only (llama.vocab_size of them).
-        metadata.append(("tokenizer.ggml.model", .string("none")))
+        // The source's tokenizer when the package carries one (byte-level BPE); else llama.cpp's "none" vocabulary,
+        // which takes token ids only (llama.vocab_size of them).
+        let tokenizer = GGUFTokenizer.metadata(package, vocabSize: config.vocabSize)
+        metadata += tokenizer.keys
+        notes.append(tokenizer.note)
         metadata.append(("general.file_type", .uint32(type.fileType)))
         metadata.append((configKey, .string(String(decoding: try package.manifest.config.jsonData(), as: UTF8.self))))
         if type == .q8_0 || type == .q4_0 { metadata.append(("general.quantization_version", .uint32(2))) }
-        notes.append("llama.context_length is not in an MM1 config: written as 4096; MM1 packages carry no tokenizer: tokenizer.ggml.model = none (llama.cpp takes token ids only)")
+        notes.append("llama.context_length is not in an MM1 config: written as 4096")
 
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.tensor), overwrite: overwrite)
         var carried = 0, requantized: [String] = []

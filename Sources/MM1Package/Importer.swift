@@ -35,6 +35,8 @@ public struct Importer {
     public var progress: (@Sendable (Int) -> Void)?
     /// Store parameters quantized, as the policy decides (`mm1conv quantize`); `nil` for a plain import.
     public var quantization: QuantizationPolicy?
+    /// Tokenizer files to carry into the package (see ``TokenizerFiles/find(beside:)``).
+    public var tokenizerFiles: [String] = []
 
     public init() {}
 
@@ -112,6 +114,19 @@ public struct Importer {
                                         quantization: layout.quantization[t.name])
             }
         }
+        var files: [String: PackageManifest.Shard] = [:]
+        if !tokenizerFiles.isEmpty {
+            try FileManager.default.createDirectory(atPath: "\(staging.path)/\(TokenizerFiles.folder)", withIntermediateDirectories: false)
+            for source in tokenizerFiles {
+                let name = "\(TokenizerFiles.folder)/\((source as NSString).lastPathComponent)"
+                guard TokenizerFiles.isSafePackagePath(name) else { continue }
+                let data = try Data(contentsOf: URL(fileURLWithPath: source))
+                let copy = try AtomicFile(path: "\(staging.path)/\(name)")
+                try copy.write(Array(data))
+                try copy.commit()
+                files[name] = .init(bytes: data.count, sha256: data.withUnsafeBytes { Hashing.sha256($0) })
+            }
+        }
         let sources = try sourceHashes.wait()
         let manifest = PackageManifest(
             format: PackageManifest.formatName, formatVersion: PackageManifest.currentVersion, config: config, tensors: tensors, shards: shards,
@@ -121,7 +136,9 @@ public struct Importer {
                     (a.spec.name, "\(a.transform) of \(a.sources.map(\.name).joined(separator: ", ")) [\(a.dialect)]")
                 }),
                 decisions: notes + plan.report.decisions + layout.notes
-                    + (carriedCount > 0 ? ["\(carriedCount) parameters carried over from their GGUF Q8_0/Q4_0 blocks without requantizing"] : [])))
+                    + (carriedCount > 0 ? ["\(carriedCount) parameters carried over from their GGUF Q8_0/Q4_0 blocks without requantizing"] : [])
+                    + (files.isEmpty ? [] : ["tokenizer carried: " + files.keys.sorted().joined(separator: ", ")])),
+            files: files.isEmpty ? nil : files)
         let file = try AtomicFile(path: "\(staging.path)/\(PackageManifest.fileName)")
         try file.write(Array(try manifest.jsonData()))
         try file.commit()

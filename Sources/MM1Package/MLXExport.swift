@@ -92,6 +92,7 @@ public enum MLXExport {
         let file = try AtomicFile(path: "\(staging.path)/config.json")
         try file.write(Array(configData))
         try file.commit()
+        try TokenizerFiles.copy(from: package, into: staging.path)
         try staging.moveInto(path, overwrite: overwrite)
         return notes
     }

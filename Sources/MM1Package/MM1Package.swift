@@ -40,6 +40,11 @@ public final class MM1Package: TensorSource, @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: shardPath) else { throw fail(.shardMissing(name)) }
             files[name] = try SafetensorsFile(path: shardPath)
         }
+        for (name, entry) in manifest.files ?? [:] {
+            guard TokenizerFiles.isSafePackagePath(name) else { throw fail(.invalidManifest("file \"\(name)\" is not a tokenizer file inside the package")) }
+            let size = (try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)")[.size] as? Int) ?? nil
+            guard size == entry.bytes else { throw fail(.shardMissing(name)) }
+        }
         var views: [String: TensorView] = [:]
         for (name, entry) in manifest.tensors {
             guard let shard = files[entry.shard] else { throw fail(.tensorMismatch(tensor: name, detail: "shard \(entry.shard) is not in the manifest's shard list")) }

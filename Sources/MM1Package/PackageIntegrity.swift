@@ -75,6 +75,16 @@ public enum PackageIntegrity {
                 if tensorsIntact { report.damagedHeaders.append(name) }
             }
         }
+        // Other files (the tokenizer) count as shards without tensors.
+        for (name, entry) in (manifest.files ?? [:]).sorted(by: { $0.key < $1.key }) {
+            report.shardsChecked += 1
+            guard TokenizerFiles.isSafePackagePath(name), let file = try? MappedFile(path: "\(path)/\(name)"),
+                  file.size == entry.bytes, Hashing.sha256(file.bytes) == entry.sha256 else {
+                report.corruptedShards.append(name)
+                continue
+            }
+            report.bytesChecked += file.size
+        }
         report.corruptedTensors.sort()
         report.intact = report.corruptedShards.isEmpty && report.corruptedTensors.isEmpty
         return report

@@ -117,9 +117,11 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     public var tensors: [String: Tensor]
     public var shards: [String: Shard]
     public var provenance: Provenance
+    /// Other files of the package (the source's tokenizer, under `tokenizer/`), with their size and SHA-256.
+    public var files: [String: Shard]? = nil
 
     enum CodingKeys: String, CodingKey {
-        case format, config, tensors, shards, provenance
+        case format, config, tensors, shards, provenance, files
         case formatVersion = "format_version"
     }
 }

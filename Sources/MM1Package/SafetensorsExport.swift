@@ -50,6 +50,7 @@ public enum SafetensorsExport {
         let config = try AtomicFile(path: "\(staging.path)/config.json")
         try config.write(Array(try package.manifest.config.jsonData()))
         try config.commit()
+        try TokenizerFiles.copy(from: package, into: staging.path)
         try staging.moveInto(path, overwrite: overwrite)
         return counts
     }

@@ -18,7 +18,9 @@ decoder weights.
   top-1 token at >= 90 % of positions — on the very Q8_0 / Q4_0 blocks the packages hold, so that gap is
   activation quantization alone. The all-MoE decoder loads in llama.cpp's expert-stacked layout (ffn_*_exps) in
   F32 (within 1e-4) and with its int4 experts carried as Q4_0 (within 6e-2). The affine package's GGUF (requantized to Q4_0) must load and give finite
-  logits; its drift is printed. Measured values are printed.
+  logits; its drift is printed. A model whose package carries a byte-level BPE tokenizer (Tests/Fixtures/tokenizer)
+  exports it as tokenizer.ggml.*: llama.cpp tokenizes every sample string exactly as `tokenizers` does and computes our
+  logits for one of them. Measured values are printed.
 
 Usage: python Tests/Interop/check_runtimes.py INTEROP_DIR   (needs mlx, mlx-lm, llama-cpp-python, safetensors)
 """
@@ -46,7 +48,7 @@ def compare(label, theirs, ours, tolerance, top1=None):
 
 
 names = ["int8", "int4", "int4-affine"]
-logits = {n: load_file(str(root / f"logits-{n}.safetensors")) for n in names + ["f32", "moe-f32", "moe-int4"]}
+logits = {n: load_file(str(root / f"logits-{n}.safetensors")) for n in names + ["f32", "moe-f32", "moe-int4", "tok-f32"]}
 ids = [int(i) for i in logits["f32"]["ids"]]
 
 # mlx and mlx-lm
@@ -99,5 +101,19 @@ for name, tolerance in [("f32", 1e-4), ("moe-f32", 1e-4), ("int8", 3e-2), ("int4
     else:
         compare(f"llama.cpp {name}", out, ours, tolerance, top1=0.9)
     del llm
+
+# The tokenizer carried from the source (byte-level BPE, Tests/Fixtures/tokenizer): llama.cpp tokenizes every sample
+# string exactly as Hugging Face `tokenizers` does, and computes our logits for one of them.
+import json  # noqa: E402
+expected = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", "tokenizer", "expected.json")))
+llm = Llama(model_path=str(root / "tok-f32.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
+for text, ids in expected.items():
+    got = llm.tokenize(text.encode(), add_bos=False, special=False)
+    check(got == ids, f"llama.cpp tokenizes {text!r} as {got}, tokenizers as {ids}")
+print(f"llama.cpp tokenizer: {len(expected)} strings tokenized as tokenizers does")
+sample = [int(i) for i in logits["tok-f32"]["ids"]]
+check(sample == llm.tokenize("MM1 converts vision and language weights".encode(), add_bos=False, special=False), "sample ids")
+llm.eval(sample)
+compare("llama.cpp tok-f32", np.array(llm.scores[: len(sample)], dtype=np.float32), logits["tok-f32"]["logits"], 1e-4, top1=0.9)
 
 check.finish()

@@ -152,6 +152,64 @@ import Testing
         }
     }
 
+    @Test("the source's byte-level BPE tokenizer is carried into the package (hashed) and written to the GGUF as llama.cpp reads it")
+    func tokenizer() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // A model whose vocabulary is the tokenizer fixture's 320 tokens plus the image placeholder (id 320, which
+        // the tokenizer lacks: padded), with the tokenizer files beside its weights.
+        var config = Preset.preset(.tinyDense).config
+        config.language.vocabSize = 321
+        config.language.imageTokenID = 320
+        let source = dir.file("checkpoint")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        var state: UInt64 = 11
+        let entries = try MM1Model(graphOf: config).specs.map { spec -> (SafetensorsLayout.Entry, [UInt8]) in
+            let values = (0..<spec.shape.elementCount).map { _ -> Float in
+                if spec.role == .normWeight { return 1 }
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.2
+            }
+            return (.init(name: spec.name, dtype: .f32, shape: spec.shape), values.withUnsafeBytes { Array($0) })
+        }
+        try writeSafetensors(entries, to: "\(source)/model.safetensors")
+        for name in ["tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: Fixtures.path("tokenizer/\(name)"), toPath: "\(source)/\(name)")
+        }
+        var importer = Importer()
+        importer.tokenizerFiles = TokenizerFiles.find(beside: source)
+        try importer.run(try Checkpoint.open("\(source)/model.safetensors"), config: config, to: dir.file("tok.mm1"))
+        let package = try MM1Package.open(dir.file("tok.mm1"))
+        #expect(Set(package.manifest.files?.keys.map { $0 } ?? []) == ["tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json"])
+        #expect(try PackageIntegrity.check(package.path).intact)
+        let notes = try GGUFExport.export(package, type: .f32, to: dir.file("tok.gguf"))
+        #expect(notes.contains("tokenizer: byte-level BPE from tokenizer/tokenizer.json, 320 tokens and 62 merges, 1 unused ids padded to the model's 321"), "\(notes)")
+        let gguf = try GGUFFile(path: dir.file("tok.gguf"))
+        #expect(gguf.value("tokenizer.ggml.model")?.string == "gpt2")
+        guard case .array(_, let tokens)? = gguf.value("tokenizer.ggml.tokens"), case .array(_, let merges)? = gguf.value("tokenizer.ggml.merges") else {
+            Issue.record("no tokens or merges")
+            return
+        }
+        #expect(tokens.count == 321 && merges.count == 62 && tokens[0].string == "<s>" && tokens[320].string == "[PAD320]")
+        #expect(gguf.value("tokenizer.ggml.bos_token_id")?.integer == 0 && gguf.value("tokenizer.ggml.eos_token_id")?.integer == 1)
+        // The other exports put the tokenizer files beside their weights.
+        _ = try MLXExport.export(package, to: dir.file("tok-mlx"))
+        try SafetensorsExport.export(package, to: dir.file("tok-st"))
+        for folder in ["tok-mlx", "tok-st"] {
+            #expect(FileManager.default.contentsEqual(atPath: dir.file("\(folder)/tokenizer.json"), andPath: Fixtures.path("tokenizer/tokenizer.json")), "\(folder)")
+        }
+        // A byte flipped in the carried tokenizer is caught by --integrity.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(package.path)/tokenizer/tokenizer.json"))
+        if let root = Self.interopRoot {
+            _ = try GGUFExport.export(package, type: .f32, to: "\(root)/tok-f32.gguf", overwrite: true)
+            let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("tokenizer/expected.json"))) as! [String: [Int]]
+            try Self.writeLogits(package, name: "tok-f32", ids: expected["MM1 converts vision and language weights"]!)
+        }
+        bytes[100] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: "\(package.path)/tokenizer/tokenizer.json"))
+        #expect(try PackageIntegrity.check(package.path).corruptedShards == ["tokenizer/tokenizer.json"])
+    }
+
     static var interopRoot: String? {
         guard let root = ProcessInfo.processInfo.environment["MM1_INTEROP_DIR"], !root.isEmpty else { return nil }
         try? FileManager.default.createDirectory(atPath: "\(root)/runtimes", withIntermediateDirectories: true)
@@ -160,8 +218,8 @@ import Testing
 
     static let tokenIDs = [1, 5, 9, 200, 17, 3, 44, 100, 7, 250, 31, 64]
 
-    /// Our text-only logits for `tokenIDs` on `package`, as `logits-NAME.safetensors` (`ids` I64, `logits` F32 [T, V]).
-    static func writeLogits(_ package: MM1Package, name: String) throws {
+    /// Our text-only logits for `ids` on `package`, as `logits-NAME.safetensors` (`ids` I64, `logits` F32 [T, V]).
+    static func writeLogits(_ package: MM1Package, name: String, ids tokenIDs: [Int] = tokenIDs) throws {
         guard let root = interopRoot else { return }
         let inputs = ForwardInputs(pixelValues: nil, imageSize: package.manifest.config.vision.imageSize, inputIDs: [tokenIDs])
         let stages = try MM1Forward(model: package.model, weights: ViewWeights<StoredTensor>()).run(inputs) { $0 == "logits" }
