@@ -100,4 +100,22 @@ for name, value in canonical.items():
     check(ours is not None and ours.shape == value.shape and np.array_equal(ours.astype(np.float32), value), f"{name}: values")
     check(ours is not None and hashlib.sha256(np.ascontiguousarray(ours).tobytes()).hexdigest() == entry.get("sha256"), f"{name}: sha256")
 
+# Manifests of quantized packages and of one carrying a tokenizer (QuantizedExportTests): valid, and the schema
+# refuses a quantization entry without its scales and a file outside tokenizer/.
+manifests = sorted(glob.glob(os.path.join(sys.argv[1], "manifests", "*.json")))
+check(len(manifests) >= 4, f"found {len(manifests)} quantized/tokenizer manifests")
+for path in manifests:
+    doc = json.load(open(path))
+    errors = list(validator("package.schema.json").iter_errors(doc))
+    check(not errors, f"{os.path.basename(path)}: {[e.message for e in errors][:3]}")
+    quantized = [t for t in doc["tensors"].values() if "quantization" in t]
+    if quantized:
+        bad = copy.deepcopy(doc)
+        next(t for t in bad["tensors"].values() if "quantization" in t)["quantization"].pop("scales")
+        check(not valid("package.schema.json", bad), f"{os.path.basename(path)}: schema accepted a quantization without scales")
+    if "files" in doc:
+        bad = copy.deepcopy(doc)
+        bad["files"]["../escape.json"] = next(iter(doc["files"].values()))
+        check(not valid("package.schema.json", bad), f"{os.path.basename(path)}: schema accepted a file outside tokenizer/")
+
 check.finish()

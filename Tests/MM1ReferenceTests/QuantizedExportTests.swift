@@ -201,6 +201,7 @@ import Testing
         // A byte flipped in the carried tokenizer is caught by --integrity.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(package.path)/tokenizer/tokenizer.json"))
         if let root = Self.interopRoot {
+            try Self.keepManifest(package, as: "tokenizer")
             _ = try GGUFExport.export(package, type: .f32, to: "\(root)/tok-f32.gguf", overwrite: true)
             let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("tokenizer/expected.json"))) as! [String: [Int]]
             try Self.writeLogits(package, name: "tok-f32", ids: expected["MM1 converts vision and language weights"]!)
@@ -232,9 +233,19 @@ import Testing
         ], to: "\(root)/logits-\(name).safetensors")
     }
 
+    /// Copies `package`'s manifest to MM1_INTEROP_DIR/manifests/NAME.json, which check_schemas.py validates.
+    static func keepManifest(_ package: MM1Package, as name: String) throws {
+        guard let root = interopRoot else { return }
+        let folder = (root as NSString).deletingLastPathComponent + "/manifests"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: "\(folder)/\(name).json")
+        try FileManager.default.copyItem(atPath: "\(package.path)/mm1.json", toPath: "\(folder)/\(name).json")
+    }
+
     /// Leaves the GGUF and MLX exports of `package` and its logits in MM1_INTEROP_DIR/runtimes.
     static func interop(name: String, package: MM1Package, mlx: String) throws {
         guard let root = interopRoot else { return }
+        try keepManifest(package, as: name)
         try? FileManager.default.removeItem(atPath: "\(root)/\(name)-mlx")
         try FileManager.default.copyItem(atPath: mlx, toPath: "\(root)/\(name)-mlx")
         let type = GGUFExport.defaultType(for: package)
