@@ -117,16 +117,7 @@ import Testing
         var config = Preset.preset(.tinyMoE).config
         config.language.moe?.sparseLayers = Array(0..<config.language.layers)
         config.language.intermediateSize = config.language.moe!.expertIntermediateSize
-        var state: UInt64 = 7
-        let entries = try MM1Model(graphOf: config).specs.map { spec -> (SafetensorsLayout.Entry, [UInt8]) in
-            let values = (0..<spec.shape.elementCount).map { _ -> Float in
-                if spec.role == .normWeight { return 1 }
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.2
-            }
-            return (.init(name: spec.name, dtype: .f32, shape: spec.shape), values.withUnsafeBytes { Array($0) })
-        }
-        try writeSafetensors(entries, to: dir.file("moe.safetensors"))
+        try Self.synthesize(config, seed: 7, to: dir.file("moe.safetensors"))
         try Importer().run(try Checkpoint.open(dir.file("moe.safetensors")), config: config, to: dir.file("moe.mm1"))
         let package = try MM1Package.open(dir.file("moe.mm1"))
         let quantized = try Self.quantized(package, dir, "moe-int4.mm1", QuantizationPolicy(bits: .int4, groupSize: 32))
@@ -163,16 +154,7 @@ import Testing
         config.language.imageTokenID = 320
         let source = dir.file("checkpoint")
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        var state: UInt64 = 11
-        let entries = try MM1Model(graphOf: config).specs.map { spec -> (SafetensorsLayout.Entry, [UInt8]) in
-            let values = (0..<spec.shape.elementCount).map { _ -> Float in
-                if spec.role == .normWeight { return 1 }
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.2
-            }
-            return (.init(name: spec.name, dtype: .f32, shape: spec.shape), values.withUnsafeBytes { Array($0) })
-        }
-        try writeSafetensors(entries, to: "\(source)/model.safetensors")
+        try Self.synthesize(config, seed: 11, to: "\(source)/model.safetensors")
         for name in ["tokenizer.json", "tokenizer_config.json"] {
             try FileManager.default.copyItem(atPath: Fixtures.path("tokenizer/\(name)"), toPath: "\(source)/\(name)")
         }
@@ -209,6 +191,20 @@ import Testing
         bytes[100] ^= 1
         try bytes.write(to: URL(fileURLWithPath: "\(package.path)/tokenizer/tokenizer.json"))
         #expect(try PackageIntegrity.check(package.path).corruptedShards == ["tokenizer/tokenizer.json"])
+    }
+
+    /// A canonical f32 checkpoint of `config`'s graph: seeded uniform weights in ±0.1, norm weights 1.
+    static func synthesize(_ config: MM1Config, seed: UInt64, to path: String) throws {
+        var state = seed
+        let entries = try MM1Model(graphOf: config).specs.map { spec -> (SafetensorsLayout.Entry, [UInt8]) in
+            let values = (0..<spec.shape.elementCount).map { _ -> Float in
+                if spec.role == .normWeight { return 1 }
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.2
+            }
+            return (.init(name: spec.name, dtype: .f32, shape: spec.shape), values.withUnsafeBytes { Array($0) })
+        }
+        try writeSafetensors(entries, to: path)
     }
 
     static var interopRoot: String? {
