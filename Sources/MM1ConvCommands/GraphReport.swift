@@ -1,5 +1,6 @@
 import Foundation
 import MM1Graph
+import MM1Package
 
 /// What `inspect --graph` prints: the parameter tree of a configuration, with shapes, and
 /// parameter counts per component and per node.
@@ -11,6 +12,8 @@ struct GraphReport: Encodable {
         let component: String
         let quantizable: Bool
         let elements: Int
+        /// For a package: how it is stored (dtype, or quantized format).
+        var stored: String?
     }
     struct ComponentTotal: Encodable {
         let component: String
@@ -22,7 +25,23 @@ struct GraphReport: Encodable {
     let imageTokens: Int
     let components: [ComponentTotal]
     let totalElements: Int
-    let parameters: [Parameter]
+    var parameters: [Parameter]
+    /// For a package: bits per weight and sizes per part.
+    var storage: QuantizationSummary?
+
+    /// The report of a package: the graph, with each parameter's stored dtype or quantized format.
+    init(package manifest: PackageManifest, origin: String) throws {
+        try self.init(config: manifest.config, origin: origin)
+        for i in parameters.indices {
+            guard let entry = manifest.tensors[parameters[i].name] else { continue }
+            if let q = entry.quantization {
+                parameters[i].stored = "\(q.bits.rawValue) \(q.mode.rawValue) g\(q.groupSize)" + (q.optimizedScales ? " searched" : "")
+            } else {
+                parameters[i].stored = entry.dtype.rawValue
+            }
+        }
+        storage = try QuantizationSummary(manifest: manifest, bytesBefore: 0)
+    }
 
     init(config: MM1Config, origin: String) throws {
         let specs = try MM1Model(graphOf: config).specs
@@ -59,10 +78,15 @@ struct GraphReport: Encodable {
                 }
             }
             let shape = "[" + p.shape.map(String.init).joined(separator: ", ") + "]"
-            lines.append(String(repeating: "  ", count: parts.count - 1) + "\(parts.last!)  \(shape)  \(p.role)\(p.quantizable ? "  quantizable" : "")")
+            lines.append(String(repeating: "  ", count: parts.count - 1) + "\(parts.last!)  \(shape)  \(p.role)\(p.quantizable ? "  quantizable" : "")"
+                         + (p.stored.map { "  stored \($0)" } ?? ""))
         }
         lines.append("totals:")
         for c in components { lines.append("  \(c.component): \(c.parameters) tensors, \(Self.count(c.elements)) parameters") }
+        if let storage {
+            lines.append("storage (bits per weight):")
+            for p in storage.parts { lines.append("  \(p.name): \(String(format: "%.3f", p.bitsPerWeight)) bits/weight, \(Self.count(p.bytes)) bytes, \(p.quantized) of \(p.parameters) tensors quantized") }
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -46,6 +46,11 @@ struct Inspect: ParsableCommand {
     }
 
     func printGraph() throws {
+        if let path, FileManager.default.fileExists(atPath: "\(path)/\(PackageManifest.fileName)") {
+            // A package: the graph with how each parameter is stored.
+            let manifest = try PackageManifest.read(package: path)
+            return try emit(try GraphReport(package: manifest, origin: "\(path)/\(PackageManifest.fileName)"))
+        }
         let resolved: ConfigResolution.Resolved
         if let preset, path == nil {
             resolved = try ConfigResolution.resolve(configFile: nil, preset: preset, source: ".")
@@ -58,7 +63,10 @@ struct Inspect: ParsableCommand {
         } else {
             throw ValidationFailure("--graph needs a PATH or --preset NAME")
         }
-        let report = try GraphReport(config: resolved.config, origin: resolved.origin)
+        try emit(try GraphReport(config: resolved.config, origin: resolved.origin))
+    }
+
+    func emit(_ report: GraphReport) throws {
         var out = FileHandleStream.standardOutput
         if json {
             print(try StableJSON.text(report), to: &out)

@@ -89,6 +89,12 @@ import Testing
         #expect(try p.parameter(named: "language.layers.3.attention.q.weight").quantized == nil)
         #expect(try p.parameter(named: "language.layers.2.attention.q.weight").quantized?.format == QuantizedFormat(bits: .int4, mode: .symmetric, groupSize: 32))
         #expect(try p.parameter(named: "connector.readout.0.weight").quantized?.format.bits == .int8)
+        // inspect --graph of the package says how each parameter is stored, and the bits per weight per part.
+        let graph = try CommandRunner.run(["inspect", "--graph", out])
+        #expect(graph.status == 0)
+        #expect(graph.stdout.contains("weight  [256, 64]  tokenEmbedding  quantizable  stored int8 symmetric g32"), "\(graph.stdout)")
+        #expect(graph.stdout.contains("stored int4 symmetric g32") && graph.stdout.contains("stored F16"))
+        #expect(graph.stdout.contains("storage (bits per weight):") && graph.stdout.contains("  total: "))
     }
 
     @Test("refused, nothing written: an already quantized package (65), an unknown --type target (64), a group size that divides nothing (64), a bad group size (64)")
