@@ -118,7 +118,7 @@ struct Quantize: ParsableCommand {
             }
             let before = Set(plan.assignments.flatMap(\.sources)).reduce(0) { $0 + $1.byteCount }
             let summary = try QuantizationSummary(manifest: manifest, bytesBefore: before)
-            let fallbacks = manifest.provenance.decisions.filter { $0.contains("stored as int8 per output channel") || $0.contains("kept in float") }
+            let fallbacks = manifest.provenance.decisions.filter { $0.hasPrefix(QuantizationPolicy.fallbackPrefix) }
 
             var drift: VerificationReport?
             if !noVerify {
@@ -145,7 +145,7 @@ struct Quantize: ParsableCommand {
             } else {
                 print("wrote \(destination)", to: &stdout)
                 print(summary.table(), terminator: "", to: &stdout)
-                for f in fallbacks { print("fallback: \(f)", to: &stdout) }
+                for f in fallbacks { print(f, to: &stdout) }
                 if let drift {
                     print(Verify.table(drift, title: "drift of \(destination) from \(src) on seeded inputs (seed \(seed))"), terminator: "", to: &stdout)
                     print(Self.driftLine(drift), to: &stdout)

@@ -92,7 +92,10 @@ public struct QuantizationPolicy: Sendable {
         case quantize(QuantizedFormat)
     }
 
-    /// Decides `spec`'s storage; `note` receives the reason when a parameter falls back.
+    /// How the manifest's decisions mark a fallback.
+    public static let fallbackPrefix = "fallback: "
+
+    /// Decides `spec`'s storage; `note` receives the reason (starting with ``fallbackPrefix``) when a parameter falls back.
     public func decide(_ spec: ParameterSpec, note: (String) -> Void) -> Decision {
         var target: Target? = nil
         if let rule = rules.first(where: { $0.regex.matches(spec.name) }) {
@@ -107,7 +110,7 @@ public struct QuantizationPolicy: Sendable {
         case .float(let d): return .float(d)
         case .int8, .int4:
             guard spec.shape.rank >= 2 else {
-                note("\(spec.name) \(spec.shape): not a matrix; kept in float")
+                note(Self.fallbackPrefix + "\(spec.name) \(spec.shape): not a matrix; kept in float")
                 return .float(nil)
             }
             let cols = spec.shape.dimensions.last!
@@ -116,7 +119,7 @@ public struct QuantizationPolicy: Sendable {
             let group = groupSize ?? (wanted == .int8 ? cols : 32)
             let first = QuantizedFormat(bits: wanted, mode: mode, groupSize: group)
             if (try? first.layout(of: spec.shape.dimensions)) != nil { return .quantize(first) }
-            note("\(spec.name) \(spec.shape): input dimension \(cols) is not a multiple of the group size \(group); stored as int8 per output channel")
+            note(Self.fallbackPrefix + "\(spec.name) \(spec.shape): input dimension \(cols) is not a multiple of the group size \(group); stored as int8 per output channel")
             return .quantize(QuantizedFormat(bits: .int8, mode: mode, groupSize: cols))
         }
     }
