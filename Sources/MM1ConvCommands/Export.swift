@@ -8,14 +8,15 @@ import MM1Tensor
 /// `mm1conv export PKG --format gguf|mlx`: a package for llama.cpp or MLX.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export a package as GGUF (llama.cpp's llama architecture) or in MLX's layout (mlx-lm).",
+        abstract: "Export a package as GGUF (llama.cpp), in MLX's layout (mlx-lm), or as safetensors in a framework's names.",
         discussion: """
             GGUF: --type f32|f16|q8_0|q4_0 sets how the large matrices are stored (Q8_0/Q4_0 byte-exact with llama.cpp's \
             reference quantizers; a quantized package's int8/int4 symmetric groups of 32 are carried over as Q8_0/Q4_0 \
             blocks without requantizing, and its type is the default); norms, the MoE router, the token embedding and the \
             output head stay in F32/F16. q and k rows are permuted as llama.cpp expects. The image encoder and connector go \
             to a second GGUF (llama.cpp has no C-Abstractor) under mm1conv's canonical names; both files carry the MM1 config \
-            (key mm1conv.config), so a folder holding the two imports back. \
+            (key mm1conv.config), so a folder holding the two imports back; a byte-level BPE tokenizer carried by the package \
+            becomes the tokenizer.ggml.* section. \
             safetensors: --out DIR gets the package as a plain checkpoint in a framework's names (the inverse of import; \
             --dialect chooses the dialects, default every framework's own), quantized weights dequantized, and config.json \
             with the MM1 config. \
