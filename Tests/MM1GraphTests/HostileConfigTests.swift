@@ -4,7 +4,8 @@ import MM1TestSupport
 import Testing
 
 /// Configs with values no model has: each is a ConfigError naming the field, never a trap (a negative
-/// image_tokens once reached √ and Int(NaN): found by the config fuzzer, kept in Tests/Fixtures/fuzz-regressions).
+/// image_tokens once reached √ and Int(NaN), and an mlp_depth of 2.5 million built millions of graph nodes: both
+/// found by the config fuzzer, kept in Tests/Fixtures/fuzz-regressions).
 @Suite struct HostileConfigTests {
     static let regressions: [String] = {
         let dir = Fixtures.path("fuzz-regressions")
@@ -21,6 +22,7 @@ import Testing
         ("vision", "patch_size", "0"), ("vision", "image_size", "9223372036854775807"), ("vision", "depth", "9223372036854775807"),
         ("vision", "feature_layer", "-9223372036854775808"), ("connector", "image_tokens", "-44"), ("connector", "image_tokens", "9223372036854775807"),
         ("language", "vocab_size", "9223372036854775807"), ("language", "layers", "-1"), ("connector", "depth", "9223372036854775807"),
+        ("language", "layers", "5000000"), ("vision", "depth", "100000"), ("connector", "mlp_depth", "2555555"),
     ])
     func extremes(_ part: String, _ field: String, _ value: String) throws {
         var json = try JSONSerialization.jsonObject(with: try Preset.preset(.tinyDense).config.jsonData()) as! [String: Any]

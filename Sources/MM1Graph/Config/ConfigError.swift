@@ -32,6 +32,18 @@ struct ConfigChecker {
     /// (vocabularies of 256k, widths of 16k), and low enough that products of a few never overflow.
     static let sizeLimit = 1 << 24
 
+    /// The most layers, blocks or experts a component may have (2^12): real models have at most a few
+    /// hundred; each one makes graph nodes, so an absurd count would build millions of them.
+    static let countLimit = 1 << 12
+
+    /// `value` is a positive count no larger than ``countLimit``; returns whether it is.
+    @discardableResult
+    mutating func count(_ value: Int, _ field: String) -> Bool {
+        positive(value, field)
+        require(value <= Self.countLimit, field, "is \(value), more than any model has (limit \(Self.countLimit))")
+        return value > 0 && value <= Self.countLimit
+    }
+
     /// `value` is a positive size no larger than ``sizeLimit``; returns whether it is.
     @discardableResult
     mutating func size(_ value: Int, _ field: String) -> Bool {

@@ -149,8 +149,8 @@ public enum ConnectorConfig: Sendable, Equatable, Codable {
         case .cAbstractor(let a):
             square(a.imageTokens)
             c.size(a.hiddenSize, "hidden_size")
-            c.require(a.depth >= 0 && a.depth <= ConfigChecker.sizeLimit, "depth", "must be between 0 and \(ConfigChecker.sizeLimit), is \(a.depth)")
-            c.require(a.mlpDepth >= 1 && a.mlpDepth <= ConfigChecker.sizeLimit, "mlp_depth", "must be between 1 and \(ConfigChecker.sizeLimit), is \(a.mlpDepth)")
+            c.require(a.depth >= 0 && a.depth <= ConfigChecker.countLimit, "depth", "must be between 0 and \(ConfigChecker.countLimit), is \(a.depth)")
+            c.count(a.mlpDepth, "mlp_depth")
             c.require(a.normEps > 0, "norm_eps", "must be positive, is \(a.normEps)")
         case .attentionPool(let a):
             c.size(a.imageTokens, "image_tokens")

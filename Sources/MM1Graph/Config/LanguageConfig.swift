@@ -81,15 +81,16 @@ public struct LanguageConfig: Codable, Sendable, Equatable {
     public func isSparse(_ layer: Int) -> Bool { moe?.sparseLayers.contains(layer) ?? false }
 
     func check(_ c: inout ConfigChecker) {
-        for (v, f) in [(vocabSize, "vocab_size"), (hiddenSize, "hidden_size"), (layers, "layers"), (heads, "heads"),
+        for (v, f) in [(vocabSize, "vocab_size"), (hiddenSize, "hidden_size"), (heads, "heads"),
                        (kvHeads, "kv_heads"), (headDim, "head_dim"), (intermediateSize, "intermediate_size")] { c.size(v, f) }
+        c.count(layers, "layers")
         c.require(kvHeads <= 0 || heads % kvHeads == 0, "kv_heads", "\(heads) heads are not a multiple of \(kvHeads) key-value heads")
         c.require(headDim % 2 == 0, "head_dim", "RoPE rotates pairs, so head_dim must be even, is \(headDim)")
         c.require(rmsNormEps > 0, "rms_norm_eps", "must be positive, is \(rmsNormEps)")
         c.require(ropeTheta > 0, "rope_theta", "must be positive, is \(ropeTheta)")
         c.require(imageTokenID >= 0 && imageTokenID < vocabSize, "image_token_id", "\(imageTokenID) is outside the vocabulary (0..<\(vocabSize))")
         if let moe {
-            c.size(moe.experts, "moe.experts")
+            c.count(moe.experts, "moe.experts")
             c.size(moe.expertIntermediateSize, "moe.expert_intermediate_size")
             c.require(moe.topK >= 1 && moe.topK <= moe.experts, "moe.top_k", "\(moe.topK) must be between 1 and \(moe.experts) experts")
             c.require(!moe.sparseLayers.isEmpty, "moe.sparse_layers", "names no layer")

@@ -74,8 +74,8 @@ public struct VisionConfig: Codable, Sendable, Equatable {
     public var featureDepth: Int { featureLayer < 0 ? depth + 1 + featureLayer : featureLayer }
 
     func check(_ c: inout ConfigChecker) {
-        let sized = [(imageSize, "image_size"), (patchSize, "patch_size"), (width, "hidden_size"), (depth, "depth"),
-                     (heads, "heads"), (mlpSize, "intermediate_size")].map { c.size($0, $1) }
+        let sized = [(imageSize, "image_size"), (patchSize, "patch_size"), (width, "hidden_size"),
+                     (heads, "heads"), (mlpSize, "intermediate_size")].map { c.size($0, $1) } + [c.count(depth, "depth")]
         // The rest does arithmetic on the sizes: only once they are in range.
         guard sized.allSatisfy({ $0 }), featureLayer.magnitude <= UInt(ConfigChecker.sizeLimit) else {
             c.require(featureLayer.magnitude <= UInt(ConfigChecker.sizeLimit), "feature_layer", "\(featureLayer) is out of range")
