@@ -20,7 +20,7 @@ BIN=.build-fuzz/release/mm1fuzz
 
 seeds() {  # TARGET -> the fixture files that seed it
   case $1 in
-    safetensors) find Tests/Fixtures/safetensors Tests/Fixtures/malformed/safetensors Tests/Fixtures/malformed/safetensors-accept -type f -name '*.safetensors' -size -256k ;;
+    safetensors) find Tests/Fixtures/safetensors Tests/Fixtures/malformed/safetensors Tests/Fixtures/malformed/safetensors-accept -type f \( -name '*.safetensors' -o -name '*.bin' \) -size -256k ;;
     safetensors-index) find Tests/Fixtures -name '*.index.json' -size -64k ;;
     gguf) find Tests/Fixtures/gguf -type f -name '*.gguf' -size -256k ;;
     dequantize) find Tests/Fixtures/gguf -maxdepth 1 -type f -name '*.gguf' -size -64k ;;
