@@ -43,10 +43,23 @@ public enum MLXExport {
         }
     }
 
-    /// One output tensor and how to make its bytes.
+    /// One output tensor: a stored view written as it is (no copy), or bytes made when it is written.
     struct Item {
         let entry: SafetensorsLayout.Entry
-        let make: () throws -> [UInt8]
+        let view: TensorView?
+        let make: (() throws -> [UInt8])?
+
+        init(_ entry: SafetensorsLayout.Entry, view: TensorView) {
+            self.entry = entry
+            self.view = view
+            make = nil
+        }
+
+        init(_ entry: SafetensorsLayout.Entry, make: @escaping () throws -> [UInt8]) {
+            self.entry = entry
+            view = nil
+            self.make = make
+        }
     }
 
     /// Writes `package` to the folder `path` (replaced only with `overwrite`); returns notes.
@@ -77,10 +90,10 @@ public enum MLXExport {
             } else if let q = stored.quantized {
                 notes.append("\(q.name): \(q.format) of \(q.layout.shape) fits no MLX group size (32, 64, 128): written dequantized in F32")
                 let values = q.floats()
-                items = [Item(entry: .init(name: name, dtype: .f32, shape: try Shape(q.layout.shape))) { values.withUnsafeBytes { Array($0) } }]
+                items = [Item(.init(name: name, dtype: .f32, shape: try Shape(q.layout.shape))) { values.withUnsafeBytes { Array($0) } }]
             } else {
                 let view = stored.view!
-                items = [Item(entry: .init(name: name, dtype: view.dtype, shape: view.shape)) { view.withUnsafeBytes { Array($0) } }]
+                items = [Item(.init(name: name, dtype: view.dtype, shape: view.shape), view: view)]
             }
             if spec.component == .language { language += items } else { vision += items }
         }
@@ -102,8 +115,12 @@ public enum MLXExport {
         let writer = try SafetensorsWriter(path: path, layout: layout)
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.entry.name, $0) })
         for info in layout.tensors {
-            let bytes = try byName[info.name]!.make()
-            try bytes.withUnsafeBytes { try writer.write(info.name, bytes: $0) }
+            let item = byName[info.name]!
+            if let view = item.view {
+                try view.withUnsafeBytes { try writer.write(info.name, bytes: $0) }
+            } else if let make = item.make {
+                try make().withUnsafeBytes { try writer.write(info.name, bytes: $0) }
+            }
         }
         try writer.commit()
     }
@@ -127,17 +144,17 @@ public enum MLXExport {
             let bits = format.bits.bits
             let words = layout.shape.dropLast() + [layout.cols * bits / 32]
             let scaleDType = source.scales.dtype
-            let codes = Item(entry: .init(name: base + ".weight", dtype: .u32, shape: try Shape(Array(words)))) { [source] in
-                var bytes = source.codes.withUnsafeBytes { Array($0) }
-                // Symmetric int8 codes are signed: n = q + 128 as a byte is the bit pattern with its top bit flipped.
-                if format.bits == .int8, format.mode == .symmetric { for i in bytes.indices { bytes[i] ^= 0x80 } }
-                return bytes
+            let codeEntry = SafetensorsLayout.Entry(name: base + ".weight", dtype: .u32, shape: try Shape(Array(words)))
+            // Our bytes are MLX's words, except symmetric int8's signed codes: n = q + 128 is the byte with its top bit flipped.
+            let codes = format.bits == .int8 && format.mode == .symmetric
+                ? Item(codeEntry) { [source] in source.codes.withUnsafeBytes { $0.map { $0 ^ 0x80 } } }
+                : Item(codeEntry, view: source.codes)
+            let scales = Item(.init(name: base + ".scales", dtype: scaleDType, shape: try Shape(layout.scales)), view: source.scales)
+            let biasEntry = SafetensorsLayout.Entry(name: base + ".biases", dtype: scaleDType, shape: try Shape(layout.scales))
+            if let b = source.biases {
+                return ([codes, scales, Item(biasEntry, view: b)], QuantizedFormat(bits: format.bits, mode: .affine, groupSize: format.groupSize), note)
             }
-            let scales = Item(entry: .init(name: base + ".scales", dtype: scaleDType, shape: try Shape(layout.scales))) { [source] in
-                source.scales.withUnsafeBytes { Array($0) }
-            }
-            let biases = Item(entry: .init(name: base + ".biases", dtype: scaleDType, shape: try Shape(layout.scales))) { [source] in
-                if let b = source.biases { return b.withUnsafeBytes { Array($0) } }
+            let biases = Item(biasEntry) { [source] in
                 // Symmetric: b = −2^(bits−1)·s, a power-of-two multiple: exact unless it overflows.
                 let s = try source.scales.floats()
                 let offset = Float(1 << (bits - 1))
