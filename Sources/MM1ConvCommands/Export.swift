@@ -69,13 +69,8 @@ struct Export: ParsableCommand {
             var stdout = FileHandleStream.standardOutput
             if format == "safetensors" {
                 let destination = out ?? (base.deletingPathExtension + "-safetensors")
-                var dialects = SafetensorsExport.defaultDialects
-                if let dialect {
-                    dialects = try dialect.split(separator: ",").map { name in
-                        guard let d = BuiltinDialects.named(String(name)) else { throw ValidationFailure("unknown dialect \"\(name)\"") }
-                        return d
-                    }
-                }
+                let dialects = try dialect.map { try BuiltinDialects.list($0).mapError { ValidationFailure($0.description) }.get() }
+                    ?? SafetensorsExport.defaultDialects
                 let element: DType? = dtype.map { ["f32": .f32, "f16": .f16, "bf16": .bf16][$0]! }
                 let counts = try SafetensorsExport.export(source, dialects: dialects, dtype: element, to: destination, overwrite: force)
                 print("wrote \(destination) (" + counts.sorted { $0.key < $1.key }.map { "\($0.value) parameters in \($0.key) names" }.joined(separator: ", ") + "; config.json)", to: &stdout)

@@ -94,12 +94,7 @@ struct Import: ParsableCommand {
             }
         }
         if let dialect {
-            for name in dialect.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
-                guard let d = BuiltinDialects.named(name) else {
-                    throw ValidationFailure("unknown dialect \"\(name)\" (known: \(BuiltinDialects.all.map(\.name).joined(separator: ", ")))")
-                }
-                result.append(d)
-            }
+            result += try BuiltinDialects.list(dialect).mapError { ValidationFailure($0.description) }.get()
         } else {
             result += BuiltinDialects.all
         }

@@ -26,13 +26,7 @@ enum BlockCarry {
         var scales = [UInt8](repeating: 0, count: layout.rows * perRow * 2)
         blocks.withUnsafeBytes { stored in
             for r in 0..<layout.rows {
-                // Canonical row r is GGUF row h·d + 2i + j for r = h·d + j·d/2 + i (see MappingTransform.unpermuteRotary).
-                var from = r
-                if headDim > 0 {
-                    let (h, within) = r.quotientAndRemainder(dividingBy: headDim)
-                    let (j, i) = within.quotientAndRemainder(dividingBy: headDim / 2)
-                    from = h * headDim + 2 * i + j
-                }
+                let from = headDim > 0 ? MappingTransform.ggufRow(ofCanonicalRow: r, headDim: headDim) : r
                 for b in 0..<perRow {
                     let o = (from * perRow + b) * blockBytes, g = r * perRow + b
                     scales[2 * g] = stored[o]
@@ -40,9 +34,10 @@ enum BlockCarry {
                     if f.bits == .int8 {
                         for k in 0..<32 { codes[32 * g + k] = stored[o + 2 + k] }
                     } else {
-                        // ggml: element k (< 16) in the low nibble of byte k, k + 16 in its high nibble; ours: pairs.
-                        func code(_ e: Int) -> UInt8 { e < 16 ? stored[o + 2 + e] & 15 : stored[o + 2 + e - 16] >> 4 }
-                        for k in 0..<16 { codes[16 * g + k] = code(2 * k) | code(2 * k + 1) << 4 }
+                        codes.withUnsafeMutableBytes { c in
+                            GGMLNibbles.pairs(fromGGML: UnsafeRawBufferPointer(rebasing: stored[(o + 2)..<(o + 18)]),
+                                              into: UnsafeMutableRawBufferPointer(rebasing: c[(16 * g)..<(16 * g + 16)]))
+                        }
                     }
                 }
             }

@@ -48,7 +48,7 @@ public enum GGUFExport {
         let groups = q.layout.rows * q.layout.groupsPerRow
         let block = f.bits == .int8 ? 34 : 18
         var out = [UInt8](repeating: 0, count: groups * block)
-        q.codes.withUnsafeBytes { codes in
+        out.withUnsafeMutableBytes { out in q.codes.withUnsafeBytes { codes in
             q.scales.withUnsafeBytes { scales in
                 for g in 0..<groups {
                     let o = g * block
@@ -57,13 +57,12 @@ public enum GGUFExport {
                     if f.bits == .int8 {
                         for j in 0..<32 { out[o + 2 + j] = codes[32 * g + j] }
                     } else {
-                        // Ours: element 2i low nibble, 2i+1 high nibble of byte i. ggml: element j (< 16) low, j + 16 high of byte j.
-                        func code(_ e: Int) -> UInt8 { (codes[16 * g + e / 2] >> (4 * UInt8(e % 2))) & 15 }
-                        for j in 0..<16 { out[o + 2 + j] = code(j) | code(j + 16) << 4 }
+                        GGMLNibbles.ggmlOrder(fromPairs: UnsafeRawBufferPointer(rebasing: codes[(16 * g)..<(16 * g + 16)]),
+                                              into: UnsafeMutableRawBufferPointer(rebasing: out[(o + 2)..<(o + 18)]))
                     }
                 }
             }
-        }
+        } }
         return out
     }
 
@@ -239,9 +238,7 @@ public enum GGUFExport {
         let cols = values.count / rows
         var out = values
         for r in 0..<rows {
-            let (h, within) = r.quotientAndRemainder(dividingBy: d)
-            let (i, j) = within.quotientAndRemainder(dividingBy: 2)
-            let source = h * d + j * (d / 2) + i
+            let source = MappingTransform.canonicalRow(ofGGUFRow: r, headDim: d)
             out.replaceSubrange((r * cols)..<((r + 1) * cols), with: values[(source * cols)..<((source + 1) * cols)])
         }
         return out

@@ -8,6 +8,22 @@ public enum BuiltinDialects {
     /// The dialect called `name`, or `nil`.
     public static func named(_ name: String) -> Dialect? { all.first { $0.name == name } }
 
+    /// The dialects of a comma-separated list (`--dialect a,b`), in order; the first unknown name, if any.
+    public static func list(_ text: String) -> Result<[Dialect], UnknownDialect> {
+        var result: [Dialect] = []
+        for name in text.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
+            guard let d = named(name) else { return .failure(UnknownDialect(name: name)) }
+            result.append(d)
+        }
+        return .success(result)
+    }
+
+    /// A dialect name that is not built in.
+    public struct UnknownDialect: Error, CustomStringConvertible {
+        public let name: String
+        public var description: String { "unknown dialect \"\(name)\" (known: \(BuiltinDialects.all.map(\.name).joined(separator: ", ")))" }
+    }
+
     /// `^(?:p1|p2|…)rest$`: the same names under any of the given prefixes.
     static func under(_ prefixes: [String], _ rest: String) -> String {
         "^(?:" + prefixes.joined(separator: "|") + ")" + rest + "$"

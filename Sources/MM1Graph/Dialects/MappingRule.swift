@@ -19,6 +19,21 @@ public enum MappingTransform: Sendable, Equatable, Codable, CustomStringConverti
     /// config's `language.head_dim`" (the plan fills it in).
     case unpermuteRotary(headDim: Int)
 
+    /// llama.cpp's rotary layout of q/k rows, within each head of `headDim` rows: canonical (rotate-half)
+    /// row `h·d + j·d/2 + i` is GGUF row `h·d + 2i + j`. The one place both directions are computed.
+    public static func ggufRow(ofCanonicalRow r: Int, headDim d: Int) -> Int {
+        let (h, within) = r.quotientAndRemainder(dividingBy: d)
+        let (j, i) = within.quotientAndRemainder(dividingBy: d / 2)
+        return h * d + 2 * i + j
+    }
+
+    /// The inverse of ``ggufRow(ofCanonicalRow:headDim:)``: the canonical row stored at GGUF row `r`.
+    public static func canonicalRow(ofGGUFRow r: Int, headDim d: Int) -> Int {
+        let (h, within) = r.quotientAndRemainder(dividingBy: d)
+        let (i, j) = within.quotientAndRemainder(dividingBy: 2)
+        return h * d + j * (d / 2) + i
+    }
+
     public var description: String {
         switch self {
         case .copy: "copy"

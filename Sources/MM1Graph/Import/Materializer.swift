@@ -52,13 +52,11 @@ public enum Materializer {
             let wanted = assignment.spec.shape.elementCount * width
             return [(0, (first.bytes.count - wanted)..<first.bytes.count)]
         case .unpermuteRotary(let d):
-            // One piece per row: canonical row h·d + j·d/2 + i is GGUF row h·d + 2i + j.
+            // One piece per row, from its GGUF row.
             let dims = first.shape.dimensions
             let rowBytes = dims.dropFirst().reduce(1, *) * width
             return (0..<(dims.first ?? 0)).map { r in
-                let (h, within) = r.quotientAndRemainder(dividingBy: d)
-                let (j, i) = within.quotientAndRemainder(dividingBy: d / 2)
-                let source = h * d + 2 * i + j
+                let source = MappingTransform.ggufRow(ofCanonicalRow: r, headDim: d)
                 return (0, (source * rowBytes)..<((source + 1) * rowBytes))
             }
         case .split(let axis, let parts, let index):
