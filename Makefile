@@ -59,8 +59,12 @@ fixtures:
 	$(PY) Tests/Fixtures/generate_dialects.py
 	$(PY) Tests/Fixtures/generate_aim.py --aim-src $(AIM_SRC)
 	$(PY) Tests/Fixtures/generate_forward.py --aim-src $(AIM_SRC) --mm1conv .build/debug/mm1conv
+	$(PY) Tests/Fixtures/generate_gguf.py
 	$(PY) Tests/Fixtures/generate_gguf_quant.py
+	$(PY) Tests/Fixtures/generate_hdf5.py
+	$(PY) Tests/Fixtures/generate_zstd.py
 	$(PY) Tests/Fixtures/generate_mlx_quant.py
+	$(PY) Tests/Fixtures/generate_tokenizer.py
 	$(PY) Samples/make_sample.py
 	$(PY) Samples/make_tiny_mm1.py
 

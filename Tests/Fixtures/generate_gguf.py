@@ -20,7 +20,7 @@ permutation equals llama.cpp's `LlamaModel.permute` run on torch tensors. Replac
                                                the tiny decoders of dialects/canonical-tiny-{dense,moe}.safetensors
                                                in llama.cpp names, q/k row-permuted as convert_hf_to_gguf does
   round-trips.json                             GGUF name -> canonical name (+ un-permutation) for every model file
-  malformed/*.gguf, malformed/accept/*.gguf, malformed/MANIFEST.json
+  ../malformed/gguf/*.gguf, ../malformed/gguf/accept/*.gguf, ../malformed/gguf/MANIFEST.json
                                                crafted bad files and odd-but-valid ones, each with its error
                                                category, the verdict of gguf.GGUFReader (run here) and of ggml's
                                                gguf.cpp (from reading its source; not run)
@@ -51,7 +51,7 @@ from gguf.quants import dequantize, quantize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "gguf")
-MAL = os.path.join(OUT, "malformed")
+MAL = os.path.join(HERE, "malformed", "gguf")
 ACC = os.path.join(MAL, "accept")
 DIALECTS = os.path.join(HERE, "dialects")
 SEED = 20260402
@@ -1091,7 +1091,7 @@ rerun `/opt/mm1py/bin/python {GENERATOR}` (deterministic; `MANIFEST.json` holds 
 
 Every valid file here was written by gguf-py's `GGUFWriter` (tensor bytes from `gguf.quants.quantize`) and read back
 with `gguf.GGUFReader` + `gguf.quants.dequantize`; every expected number was produced by those calls, none typed by
-hand. Exceptions, each checked: `v2.gguf` and the `malformed/` files come from a small raw writer in the generator
+hand. Exceptions, each checked: `v2.gguf` and the `../malformed/gguf/` files come from a small raw writer in the generator
 that reproduces GGUFWriter's bytes exactly for a valid v3 file (asserted) and that `GGUFReader` reads back; the
 K-quant tensors of `types.gguf` are seeded random blocks because **gguf-py {versions["gguf"]} cannot quantize K-quants**
 (`quants.py` defines only `dequantize_blocks` for Q2_K–Q6_K; `gguf.quants.quantize(x, Q4_K)` raises
@@ -1119,7 +1119,7 @@ K-quant tensors of `types.gguf` are seeded random blocks because **gguf-py {vers
 {md_table(["file", "bytes"], file_rows)}
 
 Total {total} bytes, plus {sum(e["size"] for e in reject.values()) + sum(e["size"] for e in accept.values())} bytes of
-crafted files (and their MANIFEST.json) in `malformed/`.
+crafted files (and their MANIFEST.json) in `../malformed/gguf/`.
 
 ### `types.gguf` + `types.expected.safetensors` (dequantizer goldens)
 
@@ -1222,10 +1222,10 @@ is given by which tensors it has.
 `round-trips.json` lists, per model file, the canonical file and config and, for every GGUF tensor, its canonical
 name, ggml type and `unpermute_heads` (4 for `attn_q`, 2 for `attn_k`, else null).
 
-### `malformed/` (reject) and `malformed/accept/`
+### `../malformed/gguf/` (reject) and `../malformed/gguf/accept/`
 
-Crafted from the valid `malformed/accept/base.gguf` (2 KVs; `a` F32 ne [16] at 0; `b` Q4_0 ne [32, 2] at 64) or written byte
-by byte; each under {MAX_MALFORMED} bytes. `malformed/MANIFEST.json` gives per file the description, the `field` at
+Crafted from the valid `../malformed/gguf/accept/base.gguf` (2 KVs; `a` F32 ne [16] at 0; `b` Q4_0 ne [32, 2] at 64) or written byte
+by byte; each under {MAX_MALFORMED} bytes. `../malformed/gguf/MANIFEST.json` gives per file the description, the `field` at
 fault, the expected error `category`, the `subject` (key or tensor name, or null), what `gguf.GGUFReader` did
 (`gguf_py`, run here with a {GGUF_PY_TIMEOUT:g} s limit) and what ggml's `gguf_init_from_file` does (`ggml`: {GGML_REF};
 no libggml was available to run it). ggml and gguf-py disagree (one accepts, the other does not) on:
@@ -1238,7 +1238,7 @@ EOF (`offset-wraps.gguf`: the offset sum wraps in uint64 and tensor b is read fr
 
 {md_table(["file", "category", "field", "what", "gguf.GGUFReader", "ggml (source)"], mal_rows)}
 
-Accepted (odd but valid) files, each read back by GGUFReader; `malformed/MANIFEST.json` → `accept` lists their
+Accepted (odd but valid) files, each read back by GGUFReader; `../malformed/gguf/MANIFEST.json` → `accept` lists their
 tensors (name, type, ne, offset, bytes), keys, alignment and data offset:
 
 {md_table(["file", "what", "ggml (source)"], acc_rows)}
@@ -1258,8 +1258,9 @@ count/length cases.
 
 
 def main():
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    for folder in (OUT, MAL):
+        shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(OUT)
     os.makedirs(MAL)
     check_raw_writer()
     type_rows = make_types()

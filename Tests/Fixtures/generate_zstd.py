@@ -18,7 +18,7 @@ Writes:
                                       small), in four framings: model.bin (zstd, no .zst name), a two-frame file, a
                                       streamed frame without content size, a skippable frame before the frame;
                                       + its config.json
-  malformed/*.zst + MANIFEST.json     one defect per file, the expected error category, and what python-zstandard says
+  ../malformed/zstd/*.zst + MANIFEST.json     one defect per file, the expected error category, and what python-zstandard says
   MANIFEST.json, README.md            SHA-256 of every file, frame layouts, decompressed sizes and hashes; the tables
 Frames that no compressor writes (huge windows, lying content sizes, reserved bits) are built byte by byte
 following RFC 8878 §3.1.1.
@@ -38,7 +38,7 @@ import zstandard
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "zstd")
-BAD = os.path.join(OUT, "malformed")
+BAD = os.path.join(HERE, "malformed", "zstd")
 GENERATOR = "Tests/Fixtures/generate_zstd.py"
 SEED = 20260421
 MAGIC = b"\x28\xb5\x2f\xfd"            # 0xFD2FB528 little-endian
@@ -394,7 +394,7 @@ decompress to the same bytes (`MANIFEST.json` → `valid` → `decompressed_sha2
 |---|---|---|
 {rows}
 
-## Malformed (`malformed/`, expected results in `malformed/MANIFEST.json`)
+## Malformed (`../malformed/zstd/`, expected results in `../malformed/zstd/MANIFEST.json`)
 
 `MANIFEST.json` → `python_zstandard` records what python-zstandard {zstandard.__version__} (libzstd
 {".".join(map(str, zstandard.ZSTD_VERSION))}) does with each file: `get_frame_parameters`, one-shot `decompress`
@@ -439,7 +439,9 @@ def main():
     import safetensors
     import torch
 
-    shutil.rmtree(OUT, ignore_errors=True)
+    for folder in (OUT, BAD):
+        shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(OUT)
     os.makedirs(BAD)
     valid = {}
 

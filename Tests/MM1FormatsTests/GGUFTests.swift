@@ -96,11 +96,11 @@ import Testing
 
     @Test("the malformed GGUF corpus: every file is refused with its category and subject; the odd-but-valid ones open")
     func malformedCorpus() throws {
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.path("malformed/MANIFEST.json")))) as! [String: Any]
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("malformed/gguf/MANIFEST.json")))) as! [String: Any]
         let reject = manifest["reject"] as! [String: [String: Any]]
         #expect(reject.count >= 24)
         for (name, entry) in reject.sorted(by: { $0.key < $1.key }) {
-            let path = Self.path("malformed/\(name)")
+            let path = Fixtures.path("malformed/gguf/\(name)")
             do {
                 let file = try GGUFFile(path: path)
                 // A few cases are only found when a tensor is read.
@@ -121,7 +121,7 @@ import Testing
         let accept = manifest["accept"] as! [String: [String: Any]]
         #expect(accept.count >= 3)
         for (name, entry) in accept.sorted(by: { $0.key < $1.key }) {
-            let file = try GGUFFile(path: Self.path("malformed/\(name)"))
+            let file = try GGUFFile(path: Fixtures.path("malformed/gguf/\(name)"))
             let tensors = entry["tensors"] as? [[String: Any]] ?? []
             #expect(file.ggufTensors.map(\.name) == tensors.map { $0["name"] as! String }, "\(name)")
             for t in file.ggufTensors { _ = try file.view(named: t.name) }

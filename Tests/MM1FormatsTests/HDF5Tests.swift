@@ -45,11 +45,11 @@ import Testing
 
     @Test("the malformed HDF5 corpus: errors by category naming the dataset; links are not followed but warned about")
     func malformedCorpus() throws {
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("hdf5/malformed/MANIFEST.json"))) as! [String: Any]
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("malformed/hdf5/MANIFEST.json"))) as! [String: Any]
         let cases = manifest["cases"] as! [String: [String: Any]]
         #expect(cases.count >= 15)
         for (name, entry) in cases.sorted(by: { $0.key < $1.key }) {
-            let path = Fixtures.path("hdf5/malformed/\(name)")
+            let path = Fixtures.path("malformed/hdf5/\(name)")
             let category = entry["category"] as! String
             if entry["expect"] as? String == "warning" {
                 let opened = try Checkpoint.open(path)

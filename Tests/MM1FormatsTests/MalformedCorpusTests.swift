@@ -155,7 +155,7 @@ struct MalformedCase: Sendable, CustomTestStringConvertible {
         #expect(file.tensors.map(\.name.utf8.count) == [1 << 20])
         #expect(try file.view(named: name).floats() == [0])
         #expect(Self.peakRSS() - before < 64 << 20)
-        #expect(throws: FormatError.self) { try GGUFFile(path: Fixtures.path("gguf/malformed/tensor-name-65-bytes.gguf")) }
+        #expect(throws: FormatError.self) { try GGUFFile(path: Fixtures.path("malformed/gguf/tensor-name-65-bytes.gguf")) }
     }
 }
 

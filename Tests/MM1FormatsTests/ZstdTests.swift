@@ -37,12 +37,12 @@ import Testing
 
     @Test("the malformed zstd corpus: each file is refused with its category, naming the file, leaving nothing behind")
     func malformedCorpus() throws {
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("zstd/malformed/MANIFEST.json"))) as! [String: Any]
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("malformed/zstd/MANIFEST.json"))) as! [String: Any]
         let cases = manifest["cases"] as! [String: [String: Any]]
         #expect(cases.count >= 15)
         let before = Self.leftovers()
         for (name, entry) in cases.sorted(by: { $0.key < $1.key }) {
-            let path = Fixtures.path("zstd/malformed/\(name)")
+            let path = Fixtures.path("malformed/zstd/\(name)")
             do {
                 _ = try Checkpoint.open(path)
                 Issue.record("\(name): accepted")
