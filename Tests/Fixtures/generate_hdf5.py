@@ -29,7 +29,7 @@ Writes:
                         model_config/training_config, /optimizer_weights with scalars)
   keras.expected.json   every Keras weight: path in each file, Keras shape, the shape mm1conv presents after import
   keras.expected.safetensors  those weights in mm1conv's layout (Dense kernel [out, in], Conv2D kernel OIHW)
-  malformed/*.h5 (+ helpers) and malformed/MANIFEST.json: one defect per file, the expected error category, the
+  ../malformed/hdf5/*.h5 (+ helpers) and ../malformed/hdf5/MANIFEST.json: one defect per file, the expected error category, the
                         dataset concerned, and what h5py (HDF5 2.0.0, plugins disabled) does with the file
   MANIFEST.json, README.md   SHA-256 of every file + versions; the table of cases
 """
@@ -50,7 +50,7 @@ from safetensors.numpy import load_file, save_file  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "hdf5")
-BAD = os.path.join(OUT, "malformed")
+BAD = os.path.join(HERE, "malformed", "hdf5")
 SOURCE = os.path.join(HERE, "dialects", "canonical-tiny-dense.safetensors")
 GENERATOR = "Tests/Fixtures/generate_hdf5.py"
 SEED = 20260420
@@ -512,6 +512,18 @@ def write_malformed():
     case("too-large.h5", "too_large", "/w",
          "chunked f32 dataset of 2^20 x 2^20 = 2^40 elements (4 TiB) with fill value 1.5 and no chunk written: "
          "the file is tiny, a reader that allocates the declared size is not (resource attack)")
+    with with_ok("unallocated.h5") as f:
+        dataset(f, "w", shape=(256, 256), dtype="f4")
+    case("unallocated.h5", "unbacked_data", "/w",
+         "contiguous 256x256 f32 dataset created and never written: the file stores no bytes for it "
+         "(H5Dget_storage_size = 0) and h5py reads it back as 65,536 fill-value zeros. A weight that was never "
+         "written is refused, not converted into zeros")
+    with with_ok("deflate-one-chunk-of-4096.h5") as f:
+        w = dataset(f, "w", shape=(4096, 4096), dtype="f4", chunks=(64, 64), compression="gzip")
+        w[0:64, 0:64] = np.ones((64, 64), dtype=np.float32)
+    case("deflate-one-chunk-of-4096.h5", "unbacked_data", "/w",
+         "deflated 4096x4096 f32 (64 MiB declared) of which one 64x64 chunk is written: the few stored bytes could "
+         "not hold the declared data even at deflate's largest ratio (1032:1); h5py reads the rest as fill values")
     with with_ok("scalar.h5") as f:
         dataset(f, "w", np.float32(0.5))
     case("scalar.h5", "unsupported_rank", "/w",
@@ -559,6 +571,9 @@ def h5py_reference(file):
                     shown = v.tolist() if isinstance(v, np.ndarray) and v.dtype.kind != "V" else repr(v)
                     if isinstance(v, np.ndarray) and v.dtype.kind == "V":
                         shown = f"raw {v.dtype} bytes {v.tobytes().hex()}"
+                    if isinstance(v, np.ndarray) and v.size > 64:
+                        shown = (f"{v.size} values, {int(np.count_nonzero(v))} non-zero "
+                                 f"({ds.id.get_storage_size()} bytes stored)")
                     notes.append(f"/{name}: reads as {ds.dtype} shape {ds.shape}: {shown}")
                 except Exception as err:
                     notes.append(f"/{name}: read fails: {err}")
@@ -705,7 +720,7 @@ Debian's libhdf5 1.10.8 (the version mm1conv links on Linux).
 
 bf16 conventions found: **Keras 3** (`H5IOStore.__setitem__`) stores bf16 as H5T_OPAQUE size 2 with attr
 `dtype="bfloat16"`; the **legacy Keras .h5 writer** stores the same opaque type without the attribute
-(`malformed/opaque-untagged.h5`); **HDF5 2.0** added predefined bf16 float types (HDFGroup/hdf5 PR #5402). No
+(`../malformed/hdf5/opaque-untagged.h5`); **HDF5 2.0** added predefined bf16 float types (HDFGroup/hdf5 PR #5402). No
 writer was found that stores bf16 as **uint16 + attribute** (an h5py user, h5py issue #1822, stored plain
 uint16 without any tag), so `uint16` + `dtype="bfloat16"` is mm1conv's own convention; a uint16 dataset without the
 attribute is an integer tensor.
@@ -736,11 +751,11 @@ conversions (h5py 2: list of bytes → fixed-length; h5py 3: list of bytes → v
 variable-length UTF-8). Real Keras files also carry object modification times (h5py's default `track_times=True`),
 which these fixtures leave out.
 
-## Malformed files (`malformed/`, expected results in `malformed/MANIFEST.json`)
+## Malformed files (`../malformed/hdf5/`, expected results in `../malformed/hdf5/MANIFEST.json`)
 
 `expect`: `error` = the file is refused with that category; `warning` = the link is skipped (never followed) with a
 warning and the rest of the file (`/ok`) imports. `MANIFEST.json` → `h5py` records what h5py 3.16 / HDF5 2.0.0 does
-with each file (plugins disabled, working directory = `malformed/`): it happily reads external storage, follows
+with each file (plugins disabled, working directory = `../malformed/hdf5/`): it happily reads external storage, follows
 external and soft links and maps virtual datasets — the behaviours mm1conv must not inherit.
 Helper files (`payload.bin`, `target.h5`) are the targets, not cases.
 
@@ -760,7 +775,9 @@ def main():
     ap.add_argument("--compare-keras", action="store_true", help="compare the Keras layouts with real Keras 3 output")
     args = ap.parse_args()
 
-    shutil.rmtree(OUT, ignore_errors=True)
+    for folder in (OUT, BAD):
+        shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(OUT)
     os.makedirs(BAD)
     tensors = canonical()
     write_flat(tensors)

@@ -38,19 +38,29 @@ public enum HDF5Input {
     }
 
     /// Converts `path` into the safetensors file `output`, in a child process when ``workerExecutable`` is
-    /// set. Returns warnings (links not followed).
+    /// set. Returns warnings (links not followed). The child is stopped when it runs past
+    /// ``timeLimit(fileBytes:)``.
     public static func convert(_ path: String, to output: String) throws -> [String] {
         guard let worker = workerExecutable else { return try convertInProcess(path, to: output) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: worker)
         process.arguments = ["__hdf5-worker", path, output]
-        let errors = Pipe(), out = Pipe()
-        process.standardError = errors
-        process.standardOutput = out
+        let errors = PipeReader(), out = PipeReader()
+        process.standardError = errors.pipe
+        process.standardOutput = out.pipe
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
         try process.run()
-        let stderrData = errors.fileHandleForReading.readDataToEndOfFile()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        errors.start()
+        out.start()
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+        let limit = timeLimit(fileBytes: size)
+        if finished.wait(timeout: .now() + .seconds(limit)) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            finished.wait()
+            throw FormatError(.hdf5(.readerTimedOut(seconds: limit)), file: path)
+        }
+        let stderrData = errors.finish(), stdoutData = out.finish()
         if process.terminationReason == .uncaughtSignal {
             throw FormatError(.hdf5(.readerCrashed("signal \(process.terminationStatus)")), file: path)
         }
@@ -61,6 +71,37 @@ public enum HDF5Input {
             throw FormatError(.hdf5(.readerCrashed("exit status \(process.terminationStatus): \(String(decoding: stderrData.prefix(300), as: UTF8.self))")), file: path)
         }
         return String(decoding: stdoutData, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// Seconds the worker may take on a file of `fileBytes`: a base of 120 s (the environment variable
+    /// `MM1CONV_HDF5_TIMEOUT` sets another) plus 60 s per GB, room for decompressing deflated datasets on a
+    /// slow disk. libhdf5 1.10 loops forever on some damaged files (a corrupt global heap behind a string
+    /// attribute); without a limit the tool would hang.
+    public static func timeLimit(fileBytes: UInt64) -> Int {
+        let base = ProcessInfo.processInfo.environment["MM1CONV_HDF5_TIMEOUT"].flatMap { Int($0) }.map { max(1, $0) } ?? 120
+        return base + Int(fileBytes / 1_000_000_000) * 60
+    }
+
+    /// Drains one of the worker's pipes on a background queue, so that neither pipe can fill up and block
+    /// the worker while the parent waits for it.
+    final class PipeReader: @unchecked Sendable {
+        let pipe = Pipe()
+        private var data = Data()
+        private let done = DispatchGroup()
+
+        func start() {
+            done.enter()
+            DispatchQueue.global().async { [self] in
+                data = pipe.fileHandleForReading.readDataToEndOfFile()
+                done.leave()
+            }
+        }
+
+        /// Everything the worker wrote (waits for the end of the pipe).
+        func finish() -> Data {
+            done.wait()
+            return data
+        }
     }
 
     /// What the worker reports on stderr when it refuses a file.
@@ -105,9 +146,11 @@ public enum HDF5Input {
         defer { free(raw) }
         var out: [String] = [], at = raw
         for _ in 0..<count {
-            let s = String(cString: at)
-            out.append(s)
-            at += s.utf8.count + 1
+            // Advance by the bytes in the buffer, not by the decoded string's: invalid UTF-8 is repaired
+            // with U+FFFD (3 bytes for 1), which once walked past the end of the buffer (found by fuzzing).
+            let length = strlen(at)
+            out.append(String(decoding: UnsafeRawBufferPointer(start: at, count: length), as: UTF8.self))
+            at += length + 1
         }
         return out
     }
@@ -172,6 +215,7 @@ public enum HDF5Input {
         var space = statvfs()
         let folder = (output as NSString).deletingLastPathComponent
         let free: UInt64 = statvfs(folder, &space) == 0 ? UInt64(space.f_bavail) * UInt64(space.f_frsize) : .max
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? .max
         for (link, kind) in links.list {
             guard kind == 0 else {
                 warnings.append("\(kind == 1 ? "soft" : "external") link \(link) is not followed")
@@ -189,7 +233,7 @@ public enum HDF5Input {
                 weight = w
             }
             do {
-                var d = try describe(dataset, path: link, free: free)
+                var d = try describe(dataset, path: link, free: free, fileSize: fileSize)
                 if let weight {
                     d.name = weight.name
                     if weight.isKernel, d.shape.count == 2 { d.permutation = [1, 0] }
@@ -251,18 +295,20 @@ public enum HDF5Input {
     }
 
     /// Validates one dataset (storage, filters, dataspace, type, size) without reading it.
-    static func describe(_ dataset: hid_t, path: String, free: UInt64) throws -> Dataset {
+    static func describe(_ dataset: hid_t, path: String, free: UInt64, fileSize: UInt64) throws -> Dataset {
         let plist = H5Dget_create_plist(dataset)
         defer { H5Pclose(plist) }
         if H5Pget_layout(plist) == H5D_VIRTUAL { throw HDF5Violation.externalStorage("virtual dataset") }
         if H5Pget_external_count(plist) > 0 { throw HDF5Violation.externalStorage("external storage") }
-        for i in 0..<max(0, H5Pget_nfilters(plist)) {
+        let filters = (0..<max(0, H5Pget_nfilters(plist))).map { i in
             var flags: UInt32 = 0, count = 0
             var values = [UInt32](repeating: 0, count: 16)
             var name = [CChar](repeating: 0, count: 64)
             var config: UInt32 = 0
-            let id = H5Pget_filter2(plist, UInt32(i), &flags, &count, &values, 64, &name, &config)
-            guard [H5Z_FILTER_DEFLATE, H5Z_FILTER_SHUFFLE, H5Z_FILTER_FLETCHER32].contains(id) else { throw HDF5Violation.pluginFilter(id) }
+            return H5Pget_filter2(plist, UInt32(i), &flags, &count, &values, 64, &name, &config)
+        }
+        for id in filters where ![H5Z_FILTER_DEFLATE, H5Z_FILTER_SHUFFLE, H5Z_FILTER_FLETCHER32].contains(id) {
+            throw HDF5Violation.pluginFilter(id)
         }
         let space = H5Dget_space(dataset)
         defer { H5Sclose(space) }
@@ -322,29 +368,24 @@ public enum HDF5Input {
             bytes = p
         }
         guard bytes <= free else { throw HDF5Violation.tooLarge(bytes: bytes, limit: free) }
+        // What the file really holds for it: a dataset of 4 GB declared in a 20 KB file (unallocated
+        // storage, read back as fill values) would otherwise be written out in full. Deflate expands at
+        // most 1032:1; without it the stored bytes are at least the data's.
+        let stored = H5Dget_storage_size(dataset)
+        let compressed = filters.contains(H5Z_FILTER_DEFLATE)
+        let backed = compressed ? stored.multipliedReportingOverflow(by: 1032).partialValue : stored
+        guard stored <= fileSize, bytes <= backed || (compressed && stored > UInt64.max / 1032) else {
+            throw HDF5Violation.unbackedData(declared: bytes, stored: stored)
+        }
         let name = path.split(separator: "/").joined(separator: ".")
         return Dataset(path: path, name: name, dtype: dtype, shape: dims.map { Int($0) }, readsOwnType: own)
     }
 
     /// True when the dataset has a string attribute `dtype` equal to `bfloat16` (Keras 3's tag).
     static func taggedBF16(_ dataset: hid_t) -> Bool {
-        guard H5Aexists(dataset, "dtype") > 0 else { return false }
-        let attribute = H5Aopen(dataset, "dtype", mm1_h5p_default())
-        guard attribute >= 0 else { return false }
-        defer { H5Aclose(attribute) }
-        let type = H5Aget_type(attribute)
-        defer { H5Tclose(type) }
-        guard H5Tget_class(type) == H5T_STRING else { return false }
-        if H5Tis_variable_str(type) > 0 {
-            var pointer: UnsafeMutablePointer<CChar>? = nil
-            guard H5Aread(attribute, type, &pointer) >= 0, let pointer else { return false }
-            defer { free(pointer) }
-            return String(cString: pointer) == "bfloat16"
-        }
-        let size = H5Tget_size(type)
-        guard size <= 256 else { return false }
-        var buffer = [CChar](repeating: 0, count: size + 1)
-        guard H5Aread(attribute, type, &buffer) >= 0 else { return false }
-        return String(cString: buffer).trimmingCharacters(in: .whitespaces) == "bfloat16"
+        // Through the shim's bounded reader: a `dtype` attribute of several strings (read into one pointer
+        // here before) or of another type must not be read as one.
+        guard let tag = strings(dataset, "dtype"), tag.count == 1 else { return false }
+        return tag[0].trimmingCharacters(in: .whitespaces) == "bfloat16"
     }
 }

@@ -16,8 +16,13 @@ public enum HDF5Violation: Error, Sendable, Equatable, CustomStringConvertible, 
     case tooLarge(bytes: UInt64, limit: UInt64)
     /// The isolated reader process died (a libhdf5 crash): its signal or status.
     case readerCrashed(String)
+    /// The isolated reader process did not finish in time and was stopped (libhdf5 loops forever on some
+    /// damaged files).
+    case readerTimedOut(seconds: Int)
+    /// A dataset declares more bytes than the file stores for it (unallocated or impossible storage).
+    case unbackedData(declared: UInt64, stored: UInt64)
 
-    /// The malformed corpus's category (`Tests/Fixtures/hdf5/malformed/MANIFEST.json`).
+    /// The malformed corpus's category (`Tests/Fixtures/malformed/hdf5/MANIFEST.json`).
     public var category: String {
         switch self {
         case .notHDF5: "not_hdf5"
@@ -28,6 +33,8 @@ public enum HDF5Violation: Error, Sendable, Equatable, CustomStringConvertible, 
         case .pluginFilter: "plugin_filter"
         case .tooLarge: "too_large"
         case .readerCrashed: "reader_crashed"
+        case .readerTimedOut: "reader_timed_out"
+        case .unbackedData: "unbacked_data"
         }
     }
 
@@ -41,6 +48,8 @@ public enum HDF5Violation: Error, Sendable, Equatable, CustomStringConvertible, 
         case .pluginFilter(let id): "filter \(id) is not one mm1conv allows (deflate, shuffle, fletcher32): reading it could load a plugin"
         case .tooLarge(let bytes, let limit): "dataset of \(bytes) bytes exceeds \(limit) bytes (the free space to convert it)"
         case .readerCrashed(let why): "the HDF5 reader process crashed (\(why)); the file is damaged or hostile"
+        case .readerTimedOut(let seconds): "the HDF5 reader process did not finish within \(seconds) s and was stopped; the file is damaged or hostile (MM1CONV_HDF5_TIMEOUT sets the base limit)"
+        case .unbackedData(let declared, let stored): "dataset declares \(declared) bytes but the file stores \(stored) bytes for it"
         }
     }
 }

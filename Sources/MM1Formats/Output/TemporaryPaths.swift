@@ -41,11 +41,12 @@ public enum TemporaryPaths {
         return folder
     }
 
-    /// Removes `file` and the private folder holding it (made by ``makePrivateFolder(prefix:)``).
+    /// Removes `file` and the private folder holding it (made by ``makePrivateFolder(prefix:)``), with
+    /// whatever else is in it (a killed child's temporary file).
     public static func discard(fileIn file: String) {
         unlink(file)
         let folder = (file as NSString).deletingLastPathComponent
-        rmdir(folder)
+        if rmdir(folder) != 0 { try? FileManager.default.removeItem(atPath: folder) }
         unregister(folder)
     }
 
