@@ -150,11 +150,14 @@ static void affine_group(const float *x, size_t n, int bits, int scale_f16, int 
     float s = (mx - mn) / nmax, b = mn;
     if (optimize && mx > mn) {
         float best_e = INFINITY, best_s = s, best_b = b;
-        for (int k = 0; k <= 20; k++) {
-            float iscale = (nmax - 1.0f + 0.1f * (float)k) / (mx - mn);
+        // Candidate ranges anchored at the minimum (codes counted up from it) and at the maximum
+        // (counted down from it), each refitted by least squares.
+        for (int k = 0; k <= 41; k++) {
+            const int top = k > 20;
+            float iscale = (nmax - 1.0f + 0.1f * (float)(k - 21 * top)) / (mx - mn);
             float sl = 0, sl2 = 0, sxl = 0, sx = 0;
             for (size_t i = 0; i < n; i++) {
-                float l = clampf(round_away(iscale * (x[i] - mn)), 0, nmax);
+                float l = top ? clampf(nmax - round_away(iscale * (mx - x[i])), 0, nmax) : clampf(round_away(iscale * (x[i] - mn)), 0, nmax);
                 sl += l; sl2 += l * l; sxl += x[i] * l; sx += x[i];
             }
             float fn = (float)n, det = fn * sl2 - sl * sl;
@@ -208,6 +211,93 @@ static void affine_group(const float *x, size_t n, int bits, int scale_f16, int 
     for (size_t i = 0; i < n; i++) codes[i] = (unsigned char)clampf(round_away((x[i] - b) * is), 0, nmax);
     *scale = s;
     *bias = b;
+}
+
+/// The 16 levels of the nonlinear int4 mode: llama.cpp's IQ4_NL grid (kvalues_iq4nl, ggml-common.h),
+/// denser near zero where trained weights are; x ≈ s · grid[n].
+static const float nonlinear_grid[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/// The index of the grid level nearest to v (the lower one on a tie): the number of midpoints below v.
+static inline unsigned nonlinear_code(float v) {
+    static const float mid[15] = {-115.5f, -93.5f, -74, -57, -42, -28.5f, -16, -4.5f, 7, 19, 31.5f, 45.5f, 61, 79, 101};
+    unsigned n = 0;
+    for (int k = 0; k < 15; k++) n += v > mid[k];
+    return n;
+}
+
+/// Sum of squared errors of `x` against s · grid[nearest(x / s)].
+MM1_CLONES
+static float nonlinear_error(const float *x, size_t n, float s) {
+    float e = 0;
+    if (s == 0) {
+        for (size_t i = 0; i < n; i++) e += x[i] * x[i];
+        return e;
+    }
+    float is = 1.0f / s;
+    for (size_t i = 0; i < n; i++) {
+        float r = s * nonlinear_grid[nonlinear_code(x[i] * is)] - x[i];
+        e += r * r;
+    }
+    return e;
+}
+
+/// Codes for the scale 1 / iscale, then the least-squares scale for them (storage-rounded) in `*scale`;
+/// returns that scale's squared error.
+MM1_CLONES
+static float nonlinear_fit(const float *x, size_t n, float iscale, int scale_f16, float *scale) {
+    float sumvx = 0, sumv2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = nonlinear_grid[nonlinear_code(x[i] * iscale)];
+        sumvx += x[i] * v;
+        sumv2 += v * v;
+    }
+    float s = sumvx / sumv2;  // sumv2 > 0: no level is 0
+    if (scale_f16) s = to_f16_and_back(s);
+    *scale = s;
+    return nonlinear_error(x, n, s);
+}
+
+/// Nonlinear int4: the element of largest magnitude lands on the grid's end, −127 (s = extreme / −127),
+/// codes are the nearest levels. With `optimize`, candidate scales put the extreme on either end of the
+/// grid (−127 or 113) shrunk or stretched by k/64, each refitted by least squares, then alternating
+/// codes and least-squares scale while the error falls; the plain scale is among the candidates.
+MM1_CLONES
+static void nonlinear_group(const float *x, size_t n, int scale_f16, int optimize, unsigned char *codes, float *scale) {
+    float amax = 0, extreme = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); extreme = x[i]; }
+    }
+    float s = extreme / -127.0f;
+    if (scale_f16) s = to_f16_and_back(s);
+    if (!optimize && amax > 0) {
+        // The extreme on either end of the grid (−127, or 113), each with one least-squares refit of the
+        // scale for its nearest codes (llama.cpp's IQ4_NL quantizer refits too); the least error wins.
+        float best_e = nonlinear_error(x, n, s);
+        for (int side = 0; side < 2; side++) {
+            float c, e = nonlinear_fit(x, n, (side == 0 ? -127.0f : 113.0f) / extreme, scale_f16, &c);
+            if (e < best_e) { best_e = e; s = c; }
+        }
+    }
+    if (optimize && amax > 0) {
+        float best_s = s, best_e = nonlinear_error(x, n, s);
+        for (int side = 0; side < 2; side++) {
+            const float end = side == 0 ? -127.0f : 113.0f;
+            for (int k = -24; k <= 8; k++) {
+                float c, e = nonlinear_fit(x, n, end * (1.0f + (float)k / 64.0f) / extreme, scale_f16, &c);
+                if (e < best_e) { best_e = e; best_s = c; }
+            }
+        }
+        for (int iteration = 0; iteration < 4 && best_s != 0; iteration++) {
+            float c, e = nonlinear_fit(x, n, 1.0f / best_s, scale_f16, &c);
+            if (!(e < best_e)) break;
+            best_e = e;
+            best_s = c;
+        }
+        s = best_s;
+    }
+    float is = s == 0 ? 0 : 1.0f / s;
+    for (size_t i = 0; i < n; i++) codes[i] = (unsigned char)nonlinear_code(x[i] * is);
+    *scale = s;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -282,14 +372,16 @@ static long symmetric_row_avx2(const float *x, size_t cols, size_t group, int bi
 #define MM1_HAVE_AVX2_ROWS 1
 #endif
 
-long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, int bits, int affine, int scale_f16, int optimize,
+long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, int bits, int mode, int scale_f16, int optimize,
                        unsigned char *codes, float *scales, float *biases) {
     if (group == 0 || cols % group != 0 || (bits != 8 && bits != 4) || (bits == 4 && group % 2 != 0)) return -2;
+    if (mode < 0 || mode > 2 || (mode == 2 && bits != 4)) return -2;
+    const int affine = mode == 1;
     unsigned char tmp[MM1_MAX_INT4_GROUP];
     if (bits == 4 && group > MM1_MAX_INT4_GROUP) return -2;
     const size_t groups = cols / group;
 #ifdef MM1_HAVE_AVX2_ROWS
-    if (!affine && !optimize && group % 16 == 0 && cpu_has_avx2()) {
+    if (mode == 0 && !optimize && group % 16 == 0 && cpu_has_avx2()) {
         for (size_t r = 0; r < rows; r++) {
             long bad = symmetric_row_avx2(x + r * cols, cols, group, bits, codes + r * (bits == 8 ? cols : cols / 2), scales + r * groups);
             if (bad >= 0) return (long)(r * cols) + bad;
@@ -308,6 +400,7 @@ long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, i
             // int8 codes go straight to their place; int4 codes one per byte to `tmp`, then packed.
             unsigned char *dst = bits == 8 ? codes + r * cols + g * group : tmp;
             if (affine) affine_group(xs, group, bits, scale_f16, optimize, dst, &scales[k], &biases[k]);
+            else if (mode == 2) nonlinear_group(xs, group, scale_f16, optimize, dst, &scales[k]);
             else if (optimize) symmetric_group_optimized(xs, group, bits, scale_f16, dst, &scales[k]);
             else symmetric_group(xs, group, bits, dst, &scales[k]);
             if (bits == 4) {
@@ -321,8 +414,9 @@ long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, i
 
 MM1_CLONES
 void mm1_dequantize_rows(const unsigned char *codes, const float *scales, const float *biases, size_t rows, size_t cols, size_t group,
-                         int bits, int affine, float *out) {
+                         int bits, int mode, float *out) {
     const size_t groups = cols / group;
+    const int affine = mode == 1;
     for (size_t r = 0; r < rows; r++) {
         for (size_t g = 0; g < groups; g++) {
             const size_t k = r * groups + g, first = r * cols + g * group;
@@ -341,6 +435,11 @@ void mm1_dequantize_rows(const unsigned char *codes, const float *scales, const 
                     for (size_t i = 0; i < group / 2; i++) {
                         o[2 * i] = s * (float)(q[i] & 15) + b;
                         o[2 * i + 1] = s * (float)(q[i] >> 4) + b;
+                    }
+                } else if (mode == 2) {
+                    for (size_t i = 0; i < group / 2; i++) {
+                        o[2 * i] = s * nonlinear_grid[q[i] & 15];
+                        o[2 * i + 1] = s * nonlinear_grid[q[i] >> 4];
                     }
                 } else {
                     for (size_t i = 0; i < group / 2; i++) {

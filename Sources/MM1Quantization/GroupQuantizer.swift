@@ -48,7 +48,7 @@ public struct GroupQuantizer: Sendable {
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let first = chunk * rowsPerChunk, count = min(rowsPerChunk, rows - first)
             let result = mm1_quantize_rows(
-                input.values + first * cols, count, cols, group, bits, affine ? 1 : 0, half, optimize,
+                input.values + first * cols, count, cols, group, bits, format.mode.kernelMode, half, optimize,
                 input.codes.assumingMemoryBound(to: UInt8.self) + first * codeBytes,
                 input.scales + first * groups, affine ? input.biases + first * groups : nil)
             if result >= 0 { failures.record(first * cols + result) }
@@ -129,7 +129,7 @@ public struct GroupQuantizer: Sendable {
             scales.withUnsafeBufferPointer { s in
                 biases.withUnsafeBufferPointer { b in
                     mm1_dequantize_rows(codes.baseAddress!.assumingMemoryBound(to: UInt8.self) + codeStart, s.baseAddress, b.baseAddress,
-                                        rows.count, cols, layout.format.groupSize, Int32(layout.format.bits.bits), affine ? 1 : 0, out.baseAddress)
+                                        rows.count, cols, layout.format.groupSize, Int32(layout.format.bits.bits), layout.format.mode.kernelMode, out.baseAddress)
                 }
             }
         }

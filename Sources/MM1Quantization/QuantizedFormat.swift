@@ -15,6 +15,21 @@ public enum QuantizationMode: String, Codable, Sendable, CaseIterable {
     case symmetric
     /// `x ≈ s · n + b` with `n ∈ [0, 2^bits − 1]` stored unsigned (MLX's layout).
     case affine
+    /// int4 only: `x ≈ s · v[n]` with `v` llama.cpp's IQ4_NL grid (−127, −104, −83, −65, −49, −35, −22,
+    /// −10, 1, 13, 25, 38, 53, 69, 89, 113: levels dense near zero, where trained weights are); the
+    /// element of largest magnitude maps to −127. One scale per group: with groups of 32 and f16
+    /// scales, the same 4.5 bits per weight as Q4_0 and a lower error; the codes and scales are GGUF
+    /// IQ4_NL blocks.
+    case nonlinear
+
+    /// The mode's number in the C kernels (`mm1_quantize_rows`).
+    public var kernelMode: Int32 {
+        switch self {
+        case .symmetric: 0
+        case .affine: 1
+        case .nonlinear: 2
+        }
+    }
 }
 
 /// The stored format of one quantized parameter: bits, mode and the concrete group size along its
@@ -48,6 +63,7 @@ public struct QuantizedFormat: Codable, Sendable, Hashable, CustomStringConverti
         guard let cols = shape.last, shape.count >= 2 else { throw .unsupportedShape("\(shape) is not a matrix (quantized along the last dimension)") }
         guard groupSize > 0 else { throw .unsupportedShape("group size \(groupSize) is not positive") }
         guard cols % groupSize == 0 else { throw .unsupportedShape("input dimension \(cols) is not a multiple of the group size \(groupSize)") }
+        if mode == .nonlinear, bits != .int4 { throw .unsupportedShape("the nonlinear mode is int4 only") }
         if bits == .int4 {
             guard groupSize % 2 == 0, groupSize <= QuantizedLayout.largestInt4Group else {
                 throw .unsupportedShape("int4 groups must be even and at most \(QuantizedLayout.largestInt4Group) elements (group \(groupSize))")

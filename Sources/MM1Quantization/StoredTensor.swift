@@ -26,7 +26,7 @@ public struct QuantizedTensor: Sendable {
             }
         }
         guard (format.mode == .affine) == (biases != nil) else {
-            throw mismatch(format.mode == .affine ? "affine format without biases" : "symmetric format with biases")
+            throw mismatch(format.mode == .affine ? "affine format without biases" : "\(format.mode) format with biases")
         }
         self.name = name
         self.layout = layout

@@ -127,6 +127,8 @@ func main() throws {
             ("int8 sym g32 (= Q8_0)", .init(bits: .int8, mode: .symmetric, groupSize: 32), false),
             ("int4 sym g32 (= Q4_0)", .init(bits: .int4, mode: .symmetric, groupSize: 32), false),
             ("int4 sym g32 optimized", .init(bits: .int4, mode: .symmetric, groupSize: 32), true),
+            ("int4 nonlinear g32 (= IQ4_NL)", .init(bits: .int4, mode: .nonlinear, groupSize: 32), false),
+            ("int4 nonlinear g32 optimized", .init(bits: .int4, mode: .nonlinear, groupSize: 32), true),
             ("int4 affine g64", .init(bits: .int4, mode: .affine, groupSize: 64), false),
             ("int4 affine g64 optimized", .init(bits: .int4, mode: .affine, groupSize: 64), true),
             ("int4 affine g32", .init(bits: .int4, mode: .affine, groupSize: 32), false),

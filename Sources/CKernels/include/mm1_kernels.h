@@ -35,19 +35,20 @@ size_t mm1_dequantize_q8_0(const void *src, float *dst, size_t blocks);
 size_t mm1_dequantize_q4_0(const void *src, float *dst, size_t blocks);
 
 /// Quantizes `rows` rows of `cols` f32 values group-wise along each row (`group` divides `cols`;
-/// for int4 it is even and at most 4096). `bits` 8 or 4; `affine` 0 (x ≈ s·q) or 1 (x ≈ s·n + b);
-/// `scale_f16` 1 when scales and biases will be stored as f16 (affine and searched scales then
-/// compute codes with the f16-rounded values); `optimize` 1 searches each group's clipping range.
-/// Codes: int8 symmetric one int8 q per element; int8 affine one uint8 n; int4 two per byte,
-/// element 2i in the low nibble, 2i+1 in the high one, symmetric stored as n = q + 8. `scales` and
+/// for int4 it is even and at most 4096). `bits` 8 or 4; `mode` 0 symmetric (x ≈ s·q), 1 affine
+/// (x ≈ s·n + b) or 2 nonlinear (int4 only: x ≈ s·grid[n], grid = llama.cpp's IQ4_NL levels
+/// −127 … 113); `scale_f16` 1 when scales and biases will be stored as f16 (affine, nonlinear and
+/// searched scales then compute codes with the f16-rounded values); `optimize` 1 searches each group's
+/// clipping range. Codes: int8 symmetric one int8 q per element; int8 affine one uint8 n; int4 two per
+/// byte, element 2i in the low nibble, 2i+1 in the high one, symmetric stored as n = q + 8. `scales` and
 /// `biases` (affine only; may be NULL otherwise) receive rows·cols/group f32 values, not yet rounded
 /// to f16 on the plain symmetric path (ggml's Q8_0/Q4_0 round only when storing).
 /// Returns −1 when done, the index of the first non-finite input, or −2 for invalid arguments.
-long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, int bits, int affine, int scale_f16, int optimize,
+long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, int bits, int mode, int scale_f16, int optimize,
                        unsigned char *codes, float *scales, float *biases);
 
-/// The inverse of ``mm1_quantize_rows``: symmetric s·q (int4: s·(n − 8)), affine s·n + b, in f32
-/// (product, then sum: no fused multiply-add).
+/// The inverse of ``mm1_quantize_rows``: symmetric s·q (int4: s·(n − 8)), affine s·n + b, nonlinear
+/// s·grid[n], in f32 (product, then sum: no fused multiply-add).
 void mm1_dequantize_rows(const unsigned char *codes, const float *scales, const float *biases, size_t rows, size_t cols, size_t group,
-                         int bits, int affine, float *out);
+                         int bits, int mode, float *out);
 #endif
