@@ -15,7 +15,9 @@ struct Quantize: ParsableCommand {
             Quantizes the large linear weights of the image encoder, connector, decoder and experts; norms, biases, \
             embeddings, convolutions, the router and (by default) the token embedding and output head stay in float. \
             int8 is symmetric per output channel unless --group-size is given; int4 uses groups of 32 (64 or 128 with \
-            --group-size), symmetric (ggml's Q4_0 rounding) or --affine (MLX's layout). Layers whose input dimension the \
+            --group-size), symmetric (ggml's Q4_0 rounding), --affine (MLX's layout) or --nonlinear (llama.cpp's IQ4_NL \
+            levels, denser near zero: at groups of 32 the same 4.5 bits per weight as Q4_0 with less error; exports to \
+            GGUF IQ4_NL). Layers whose input dimension the \
             group size does not divide fall back to int8 per output channel, as the report says. Without --out the \
             package is written beside SRC as NAME-int4.mm1 (or -int8). Then, unless --no-verify, both models run on \
             seeded inputs and the drift is printed (image-embedding cosine, logits KL, top-1 agreement).
@@ -38,6 +40,9 @@ struct Quantize: ParsableCommand {
 
     @Flag(help: "Symmetric codes: x ≈ scale·q (the default; ggml's Q8_0/Q4_0 rounding).")
     var symmetric = false
+
+    @Flag(help: "int4 only: x ≈ scale·level[n] on llama.cpp's IQ4_NL levels (GGUF IQ4_NL at groups of 32).")
+    var nonlinear = false
 
     @Flag(name: .customLong("optimize-scales"), help: "Search each group's clipping range for the least squared error.")
     var optimizeScales = false
@@ -74,7 +79,8 @@ struct Quantize: ParsableCommand {
 
     func validate() throws {
         guard int8 != int4 else { throw ValidationError("give exactly one of --int8 and --int4") }
-        guard !(affine && symmetric) else { throw ValidationError("--affine and --symmetric exclude each other") }
+        guard [affine, symmetric, nonlinear].filter({ $0 }).count <= 1 else { throw ValidationError("give at most one of --affine, --symmetric and --nonlinear") }
+        guard !(nonlinear && int8) else { throw ValidationError("--nonlinear is int4 only") }
         if let groupSize, ![32, 64, 128].contains(groupSize) {
             throw ValidationError("--group-size must be 32, 64 or 128, not \(groupSize)")
         }
@@ -84,7 +90,7 @@ struct Quantize: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let bits: QuantizedBits = int4 ? .int4 : .int8
-            var policy = QuantizationPolicy(bits: bits, mode: affine ? .affine : .symmetric, groupSize: groupSize ?? (int4 ? 32 : nil))
+            var policy = QuantizationPolicy(bits: bits, mode: affine ? .affine : (nonlinear ? .nonlinear : .symmetric), groupSize: groupSize ?? (int4 ? 32 : nil))
             policy.scaleDType = scaleDType == "f32" ? .f32 : .f16
             policy.optimizeScales = optimizeScales
             policy.rules = try types.map { try QuantizationPolicy.Rule($0) }

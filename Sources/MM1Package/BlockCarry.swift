@@ -3,17 +3,16 @@ import MM1Graph
 import MM1Quantization
 import MM1Tensor
 
-/// Quantizing a GGUF checkpoint into its own format: a parameter stored as Q8_0 (or Q4_0) blocks whose
-/// target is int8 (int4) symmetric, groups of 32, f16 scales takes the blocks' scales and codes as
-/// they are (nibbles reordered, rows un-permuted for llama.cpp's rotary layout) instead of
+/// Quantizing a GGUF checkpoint into its own format: a parameter stored as Q8_0, Q4_0 or IQ4_NL blocks
+/// whose target is int8 symmetric, int4 symmetric or int4 nonlinear, groups of 32, f16 scales takes the
+/// blocks' scales and codes as they are (nibbles reordered, rows un-permuted for llama.cpp's rotary layout) instead of
 /// requantizing the dequantized values, which would not always give the same blocks back.
 enum BlockCarry {
     /// Codes and scales of `assignment` in `layout`, from its source's blocks; nil when they do not fit.
     static func parts(_ assignment: MappingPlan.Assignment, source: any TensorSource, layout: QuantizedLayout, scaleDType: DType) -> (codes: [UInt8], scales: [UInt8])? {
         let f = layout.format
-        guard assignment.sources.count == 1, f.mode == .symmetric, f.groupSize == 32, scaleDType == .f16,
-              let blocks = (source as? any GGMLBlockSource)?.ggmlBlocks(named: assignment.sources[0].name),
-              (f.bits == .int8 && blocks.type.id == GGMLType.q8_0.id) || (f.bits == .int4 && blocks.type.id == GGMLType.q4_0.id),
+        guard assignment.sources.count == 1, let type = GGUFExport.ggmlType(of: f, scales: scaleDType),
+              let blocks = (source as? any GGMLBlockSource)?.ggmlBlocks(named: assignment.sources[0].name), blocks.type == type,
               blocks.shape.reduce(1, *) == layout.rows * layout.cols, blocks.shape.last == layout.cols else { return nil }
         let headDim: Int
         switch assignment.transform {

@@ -6,11 +6,11 @@ import MM1Tensor
 
 /// `mm1conv export --format gguf`: the language model of a package as a GGUF v3 file with llama.cpp's
 /// `llama` architecture names and metadata keys (as convert_hf_to_gguf.py writes them), q and k rows
-/// permuted for ggml's rotary, in F32, F16, Q8_0 or Q4_0. Streams tensor by tensor.
+/// permuted for ggml's rotary, in F32, F16, Q8_0, Q4_0 or IQ4_NL. Streams tensor by tensor.
 public enum GGUFExport {
     /// The storage type of the large matrices.
     public enum TensorType: String, Sendable, CaseIterable {
-        case f32, f16, q8_0, q4_0
+        case f32, f16, q8_0, q4_0, iq4_nl
 
         var ggml: GGMLType {
             switch self {
@@ -18,6 +18,7 @@ public enum GGUFExport {
             case .f16: .f16
             case .q8_0: .q8_0
             case .q4_0: .q4_0
+            case .iq4_nl: .iq4_nl
             }
         }
         /// `general.file_type` (llama_ftype).
@@ -27,24 +28,40 @@ public enum GGUFExport {
             case .f16: 1
             case .q8_0: 7
             case .q4_0: 2
+            case .iq4_nl: 25
             }
+        }
+        /// True for the block-quantized types (matrices in blocks of 32; embeddings, head and norms kept in float).
+        var isBlockQuantized: Bool { self == .q8_0 || self == .q4_0 || self == .iq4_nl }
+    }
+
+    /// The ggml block type whose blocks are exactly a quantized parameter's codes and scales: groups of 32
+    /// with f16 scales, int8 symmetric → Q8_0, int4 symmetric → Q4_0, int4 nonlinear → IQ4_NL.
+    public static func ggmlType(of format: QuantizedFormat, scales: DType) -> GGMLType? {
+        guard format.groupSize == 32, scales == .f16 else { return nil }
+        switch (format.bits, format.mode) {
+        case (.int8, .symmetric): return .q8_0
+        case (.int4, .symmetric): return .q4_0
+        case (.int4, .nonlinear): return .iq4_nl
+        default: return nil
         }
     }
 
-    /// The type a package exports to by default: Q4_0 when most of its quantized decoder weights are
-    /// int4, Q8_0 when int8, F16 for an unquantized package.
+    /// The type a package exports to by default: when most of its quantized decoder weights are int4,
+    /// IQ4_NL if most of those are nonlinear, else Q4_0; Q8_0 when int8; F16 for an unquantized package.
     public static func defaultType(for package: MM1Package) -> TensorType {
-        let quantized = package.manifest.tensors.compactMap { name, entry in name.hasPrefix("language.") ? entry.quantization?.bits : nil }
+        let quantized = package.manifest.tensors.compactMap { name, entry in name.hasPrefix("language.") ? entry.quantization : nil }
         guard !quantized.isEmpty else { return .f16 }
-        return quantized.filter { $0 == .int4 }.count * 2 >= quantized.count ? .q4_0 : .q8_0
+        let int4 = quantized.filter { $0.bits == .int4 }
+        guard int4.count * 2 >= quantized.count else { return .q8_0 }
+        return int4.filter { $0.mode == .nonlinear }.count * 2 > int4.count ? .iq4_nl : .q4_0
     }
 
-    /// The ggml blocks of a quantized parameter whose format is exactly `type`'s (symmetric, groups of 32,
-    /// f16 scales: Q8_0 for int8, Q4_0 for int4), row by row; nil when it must be requantized.
+    /// The ggml blocks of a quantized parameter whose format is exactly `type`'s (see
+    /// ``ggmlType(of:scales:)``), row by row; nil when it must be requantized.
     static func ggmlBlocks(_ q: QuantizedTensor, as type: GGMLType) -> [UInt8]? {
         let f = q.format
-        guard f.mode == .symmetric, f.groupSize == 32, q.scales.dtype == .f16,
-              (f.bits == .int8 && type.id == GGMLType.q8_0.id) || (f.bits == .int4 && type.id == GGMLType.q4_0.id) else { return nil }
+        guard ggmlType(of: f, scales: q.scales.dtype) == type else { return nil }
         let groups = q.layout.rows * q.layout.groupsPerRow
         let block = f.bits == .int8 ? 34 : 18
         var out = [UInt8](repeating: 0, count: groups * block)
@@ -107,7 +124,7 @@ public enum GGUFExport {
             // rows that are not whole blocks of 32 fall back to F16.
             var ggml = type.ggml
             if dims.count < 2 || spec.name.hasSuffix("router.weight") { ggml = .f32 }
-            else if type == .q8_0 || type == .q4_0 {
+            else if type.isBlockQuantized {
                 if spec.role == .tokenEmbedding || spec.role == .outputHead { ggml = .f16 }
                 else if dims.last! % 32 != 0 {
                     ggml = .f16
@@ -116,7 +133,7 @@ public enum GGUFExport {
             }
             plan.append((spec, GGUFWriter.Tensor(name: name, type: ggml, dimensions: dims.reversed()), rotary))
         }
-        if type == .q8_0 || type == .q4_0 { notes.append("token_embd, output, norms and the MoE router are kept in F16/F32") }
+        if type.isBlockQuantized { notes.append("token_embd, output, norms and the MoE router are kept in F16/F32") }
 
         var metadata: [(key: String, value: GGUFValue)] = [
             ("general.architecture", .string("llama")),
@@ -149,7 +166,7 @@ public enum GGUFExport {
         notes.append(tokenizer.note)
         metadata.append(("general.file_type", .uint32(type.fileType)))
         metadata.append((configKey, .string(String(decoding: try package.manifest.config.jsonData(), as: UTF8.self))))
-        if type == .q8_0 || type == .q4_0 { metadata.append(("general.quantization_version", .uint32(2))) }
+        if type.isBlockQuantized { metadata.append(("general.quantization_version", .uint32(2))) }
         notes.append("llama.context_length is not in an MM1 config: written as 4096")
 
         let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plan.map(\.tensor), overwrite: overwrite)
@@ -162,7 +179,7 @@ public enum GGUFExport {
                 carried += 1
                 continue
             }
-            if let q = stored.quantized, tensor.type.id == GGMLType.q8_0.id || tensor.type.id == GGMLType.q4_0.id {
+            if let q = stored.quantized, tensor.type.blockSize == 32 {
                 requantized.append("\(tensor.name) (\(q.format))")
             }
             var values = try stored.floats()
@@ -173,7 +190,8 @@ public enum GGUFExport {
         try writer.commit()
         if carried > 0 { notes.append("\(carried) quantized matrices carried over as \(type.rawValue.uppercased()) blocks without requantizing") }
         if !requantized.isEmpty {
-            notes.append("requantized to \(type.rawValue.uppercased()) (their format is not \(type == .q8_0 ? "int8" : "int4") symmetric g32 with f16 scales): " + requantized.joined(separator: ", "))
+            let native = ["q8_0": "int8 symmetric", "q4_0": "int4 symmetric", "iq4_nl": "int4 nonlinear"][type.rawValue] ?? type.rawValue
+            notes.append("requantized to \(type.rawValue.uppercased()) (their format is not \(native) g32 with f16 scales): " + requantized.joined(separator: ", "))
         }
         return notes
     }
@@ -194,8 +212,7 @@ public enum GGUFExport {
         let tensors = zip(specs, stored).map { spec, p -> GGUFWriter.Tensor in
             let dims = spec.shape.dimensions
             if let q = p.quantized {
-                let carried: GGMLType = q.format.bits == .int8 ? .q8_0 : .q4_0
-                let kind = ggmlBlocks(q, as: carried) != nil ? carried : .f32
+                let kind = ggmlType(of: q.format, scales: q.scales.dtype) ?? .f32
                 return GGUFWriter.Tensor(name: spec.name, type: kind, dimensions: dims.reversed())
             }
             return GGUFWriter.Tensor(name: spec.name, type: dims.count < 2 || type == .f32 ? .f32 : .f16, dimensions: dims.reversed())
@@ -216,8 +233,16 @@ public enum GGUFExport {
         try writer.commit()
     }
 
-    /// `values` stored as `tensor.type` (F32 copied, F16 converted, Q8_0/Q4_0 quantized), handed to `body`.
+    /// `values` stored as `tensor.type` (F32 copied, F16 converted, Q8_0/Q4_0/IQ4_NL quantized), handed to `body`.
     static func encode(_ values: [Float], as tensor: GGUFWriter.Tensor, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if tensor.type == .iq4_nl {
+            // Nonlinear int4 in groups of 32 with f16 scales: its codes and scales are the IQ4_NL blocks.
+            let cols = Int(tensor.dimensions[0])
+            let q = try GroupQuantizer(format: QuantizedFormat(bits: .int4, mode: .nonlinear, groupSize: 32), scaleDType: .f16)
+                .quantize(tensor.name, values, shape: [values.count / cols, cols])
+            try ggmlBlocks(q, as: .iq4_nl)!.withUnsafeBytes(body)
+            return
+        }
         var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
         values.withUnsafeBufferPointer { x in
             bytes.withUnsafeMutableBytes { out in

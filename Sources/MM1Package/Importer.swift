@@ -136,7 +136,7 @@ public struct Importer {
                     (a.spec.name, "\(a.transform) of \(a.sources.map(\.name).joined(separator: ", ")) [\(a.dialect)]")
                 }),
                 decisions: notes + plan.report.decisions + layout.notes
-                    + (carriedCount > 0 ? ["\(carriedCount) parameters carried over from their GGUF Q8_0/Q4_0 blocks without requantizing"] : [])
+                    + (carriedCount > 0 ? ["\(carriedCount) parameters carried over from their GGUF Q8_0/Q4_0/IQ4_NL blocks without requantizing"] : [])
                     + (files.isEmpty ? [] : ["tokenizer carried: " + files.keys.sorted().joined(separator: ", ")])),
             files: files.isEmpty ? nil : files)
         let file = try AtomicFile(path: "\(staging.path)/\(PackageManifest.fileName)")

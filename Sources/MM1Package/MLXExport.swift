@@ -133,12 +133,15 @@ public enum MLXExport {
             let base = mlxName.hasSuffix(".weight") ? String(mlxName.dropLast(7)) : mlxName
             var source = q
             var note: String?
-            if !MLXExport.groupSizes.contains(q.format.groupSize) {
-                // MLX has no per-channel groups: requantize the dequantized values, affine, groups of 64 (or 32).
-                guard let group = [64, 32, 128].first(where: { q.layout.cols % $0 == 0 }) else { return nil }
+            if !MLXExport.groupSizes.contains(q.format.groupSize) || q.format.mode == .nonlinear {
+                // MLX has no per-channel groups and no nonlinear levels: requantize the dequantized values,
+                // affine, in the same groups when MLX has them, else groups of 64 (or 32, 128).
+                let sizes = q.format.mode == .nonlinear ? [q.format.groupSize, 64, 32, 128] : [64, 32, 128]
+                guard let group = sizes.first(where: { MLXExport.groupSizes.contains($0) && q.layout.cols % $0 == 0 }) else { return nil }
                 let format = QuantizedFormat(bits: q.format.bits, mode: .affine, groupSize: group)
-                source = try GroupQuantizer(format: format, scaleDType: .f16).quantize(q.name, q.floats(), shape: q.layout.shape)
-                note = "\(q.name): \(q.format) has no MLX equivalent (groups of 32, 64 or 128): requantized to \(format)"
+                source = try GroupQuantizer(format: format, scaleDType: .f16, optimizeScales: true).quantize(q.name, q.floats(), shape: q.layout.shape)
+                let why = q.format.mode == .nonlinear ? "MLX has no nonlinear levels" : "MLX's groups are 32, 64 or 128"
+                note = "\(q.name): \(q.format) has no MLX equivalent (\(why)): requantized to \(format) with searched ranges"
             }
             let layout = source.layout, format = layout.format
             let bits = format.bits.bits

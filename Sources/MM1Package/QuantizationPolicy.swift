@@ -117,11 +117,17 @@ public struct QuantizationPolicy: Sendable {
             let wanted: QuantizedBits = target == .int8 ? .int8 : .int4
             // int8 without a group size is per output channel; with a rule's int4 and no group size, 32.
             let group = groupSize ?? (wanted == .int8 ? cols : 32)
-            let first = QuantizedFormat(bits: wanted, mode: mode, groupSize: group)
+            let first = QuantizedFormat(bits: wanted, mode: mode(for: wanted), groupSize: group)
             if (try? first.layout(of: spec.shape.dimensions)) != nil { return .quantize(first) }
             note(Self.fallbackPrefix + "\(spec.name) \(spec.shape): input dimension \(cols) is not a multiple of the group size \(group); stored as int8 per output channel")
-            return .quantize(QuantizedFormat(bits: .int8, mode: mode, groupSize: cols))
+            return .quantize(QuantizedFormat(bits: .int8, mode: mode(for: .int8), groupSize: cols))
         }
+    }
+
+    /// The policy's mode for `bits`: the nonlinear grid is int4's, so int8 (targets and fallbacks) is
+    /// symmetric under it.
+    func mode(for bits: QuantizedBits) -> QuantizationMode {
+        bits == .int8 && mode == .nonlinear ? .symmetric : mode
     }
 }
 

@@ -23,18 +23,19 @@ import Testing
     static let policies: [(String, QuantizationPolicy)] = {
         var affine = QuantizationPolicy(bits: .int4, mode: .affine, groupSize: 64)
         affine.optimizeScales = true
-        return [("int8", QuantizationPolicy(bits: .int8, groupSize: 32)), ("int4", QuantizationPolicy(bits: .int4, groupSize: 32)), ("int4-affine", affine)]
+        return [("int8", QuantizationPolicy(bits: .int8, groupSize: 32)), ("int4", QuantizationPolicy(bits: .int4, groupSize: 32)),
+                ("int4-nonlinear", QuantizationPolicy(bits: .int4, mode: .nonlinear, groupSize: 32)), ("int4-affine", affine)]
     }()
 
-    @Test("GGUF of int8/int4 packages: symmetric g32 matrices carried as Q8_0/Q4_0 blocks; read back, the package's dequantized weights exactly; quantized again, the same codes and scales (blocks carried, not requantized)")
+    @Test("GGUF of int8/int4/nonlinear int4 packages: g32 matrices carried as Q8_0/Q4_0/IQ4_NL blocks; read back, the package's dequantized weights exactly; quantized again, the same codes and scales (blocks carried, not requantized)")
     func ggufRoundTrip() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let source = try Fixtures.importSample(into: dir)
-        for (name, policy) in Self.policies.prefix(2) {
+        for (name, policy) in Self.policies.prefix(3) {
             let package = try Self.quantized(source, dir, "\(name).mm1", policy)
             let type = GGUFExport.defaultType(for: package)
-            #expect(type == (name == "int8" ? .q8_0 : .q4_0))
+            #expect(type == ["int8": .q8_0, "int4": .q4_0, "int4-nonlinear": .iq4_nl][name])
             try FileManager.default.createDirectory(atPath: dir.file("\(name)-gguf"), withIntermediateDirectories: false)
             let notes = try GGUFExport.export(package, type: type, to: dir.file("\(name)-gguf/lm.gguf"))
             try GGUFExport.exportVision(package, type: type, to: dir.file("\(name)-gguf/vision.gguf"))
@@ -59,7 +60,7 @@ import Testing
                 #expect(r.scales.withUnsafeBytes { Array($0) } == q.scales.withUnsafeBytes { Array($0) }, "\(name): \(spec.name) scales")
                 carried += 1
             }
-            #expect(carried >= 40 && again.manifest.provenance.decisions.contains("\(carried) parameters carried over from their GGUF Q8_0/Q4_0 blocks without requantizing"),
+            #expect(carried >= 40 && again.manifest.provenance.decisions.contains("\(carried) parameters carried over from their GGUF Q8_0/Q4_0/IQ4_NL blocks without requantizing"),
                     "\(carried): \(again.manifest.provenance.decisions)")
         }
     }
@@ -77,6 +78,13 @@ import Testing
             let q = config["quantization"] as! [String: Any]
             #expect(q["bits"] as? Int == policy.bits.bits && q["group_size"] as? Int == policy.groupSize && q["mode"] as? String == "affine")
             #expect(config["model_type"] as? String == "llama")
+            if policy.mode == .nonlinear {
+                // MLX has no nonlinear levels: requantized (affine, same groups), as the notes say; the runtimes
+                // check loads it and prints its drift.
+                #expect(notes.filter { $0.contains("MLX has no nonlinear levels") }.count >= 40, "\(notes)")
+                try Self.interop(name: name, package: package, mlx: out)
+                continue
+            }
             var checked = 0
             for file in ["model.safetensors", "mm1-vision.safetensors"] {
                 let st = try SafetensorsFile(path: "\(out)/\(file)")
@@ -247,6 +255,14 @@ import Testing
         let type = GGUFExport.defaultType(for: package)
         _ = try GGUFExport.export(package, type: type, to: "\(root)/\(name).gguf", overwrite: true)
         try writeLogits(package, name: name)
+        // Our reader's values of every block-quantized tensor of that GGUF, under its GGUF names, for gguf-py's
+        // dequantize to match (the round-trip test shows they are the package's values).
+        let gguf = try GGUFFile(path: "\(root)/\(name).gguf")
+        let blockTensors = try gguf.ggufTensors.filter { $0.type.plainDType == nil }.map { t in
+            (SafetensorsLayout.Entry(name: t.name, dtype: .f32, shape: try Shape([t.elementCount])), try gguf.view(named: t.name).floats().withUnsafeBytes { Array($0) })
+        }
+        try? FileManager.default.removeItem(atPath: "\(root)/gguf-dequantized-\(name).safetensors")
+        try writeSafetensors(blockTensors, to: "\(root)/gguf-dequantized-\(name).safetensors")
         // Our dequantized decoder matrices under their MLX names, for mlx.core.dequantize to match.
         var entries: [(SafetensorsLayout.Entry, [UInt8])] = []
         for spec in package.model.specs where spec.component == .language {

@@ -10,7 +10,7 @@ public struct GGMLType: Sendable, Hashable, CustomStringConvertible {
     public static let f32 = GGMLType(id: 0), f16 = GGMLType(id: 1), q4_0 = GGMLType(id: 2), q4_1 = GGMLType(id: 3)
     public static let q5_0 = GGMLType(id: 6), q5_1 = GGMLType(id: 7), q8_0 = GGMLType(id: 8), q8_1 = GGMLType(id: 9)
     public static let q2_K = GGMLType(id: 10), q3_K = GGMLType(id: 11), q4_K = GGMLType(id: 12), q5_K = GGMLType(id: 13)
-    public static let q6_K = GGMLType(id: 14), q8_K = GGMLType(id: 15)
+    public static let q6_K = GGMLType(id: 14), q8_K = GGMLType(id: 15), iq4_nl = GGMLType(id: 20)
     public static let i8 = GGMLType(id: 24), i16 = GGMLType(id: 25), i32 = GGMLType(id: 26), i64 = GGMLType(id: 27)
     public static let f64 = GGMLType(id: 28), bf16 = GGMLType(id: 30)
 
@@ -43,7 +43,7 @@ public struct GGMLType: Sendable, Hashable, CustomStringConvertible {
 
     /// The types mm1conv dequantizes (bit-exact with gguf-py's `gguf.quants.dequantize`).
     public var isDequantizable: Bool {
-        [0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 24, 25, 26, 27, 28, 30].contains(id)
+        [0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 20, 24, 25, 26, 27, 28, 30].contains(id)
     }
 
     /// The safetensors dtype holding this type's elements unchanged, for plain (non-block) types.

@@ -53,6 +53,7 @@ public enum GGUFDequantizer {
         case GGMLType.q4_K.id: q4_K
         case GGMLType.q5_K.id: q5_K
         case GGMLType.q6_K.id: q6_K
+        case GGMLType.iq4_nl.id: iq4_nl
         default: nil
         }
     }
@@ -70,6 +71,19 @@ public enum GGUFDequantizer {
             let q = byte(p, 2 + j)
             x[j] = Float((q & 0xF) - 8) * d
             x[j + 16] = Float((q >> 4) - 8) * d
+        }
+    }
+
+    /// llama.cpp's IQ4_NL levels (`kvalues_iq4nl`, ggml-common.h).
+    public static let iq4nlGrid: [Float] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+    /// `d:f16, qs[16]`: `x[j] = d·grid[lo(qs[j])]`, `x[j+16] = d·grid[hi(qs[j])]`.
+    static let iq4_nl: BlockDecoder = { p, x in
+        let d = half(p, 0)
+        for j in 0..<16 {
+            let q = byte(p, 2 + j)
+            x[j] = d * iq4nlGrid[q & 0xF]
+            x[j + 16] = d * iq4nlGrid[q >> 4]
         }
     }
 
