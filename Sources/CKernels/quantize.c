@@ -150,14 +150,19 @@ static void affine_group(const float *x, size_t n, int bits, int scale_f16, int 
     float s = (mx - mn) / nmax, b = mn;
     if (optimize && mx > mn) {
         float best_e = INFINITY, best_s = s, best_b = b;
-        // Candidate ranges anchored at the minimum (codes counted up from it) and at the maximum
-        // (counted down from it), each refitted by least squares.
-        for (int k = 0; k <= 41; k++) {
-            const int top = k > 20;
-            float iscale = (nmax - 1.0f + 0.1f * (float)(k - 21 * top)) / (mx - mn);
+        // Candidate ranges: anchored at the minimum with the step stretched or shrunk by up to 1/nmax
+        // (k < 21), and [min, max] clipped at either end by 0 … 5/32 of its width (k ≥ 21, 36 pairs); codes
+        // for each, then the least-squares (s, b) for those codes.
+        const float width = mx - mn;
+        for (int k = 0; k < 21 + 36; k++) {
+            float lo = mn, iscale = (nmax - 1.0f + 0.1f * (float)k) / width;
+            if (k >= 21) {
+                lo = mn + (float)((k - 21) / 6) * width / 32.0f;
+                iscale = nmax / (mx - (float)((k - 21) % 6) * width / 32.0f - lo);
+            }
             float sl = 0, sl2 = 0, sxl = 0, sx = 0;
             for (size_t i = 0; i < n; i++) {
-                float l = top ? clampf(nmax - round_away(iscale * (mx - x[i])), 0, nmax) : clampf(round_away(iscale * (x[i] - mn)), 0, nmax);
+                float l = clampf(round_away(iscale * (x[i] - lo)), 0, nmax);
                 sl += l; sl2 += l * l; sxl += x[i] * l; sx += x[i];
             }
             float fn = (float)n, det = fn * sl2 - sl * sl;
