@@ -151,12 +151,14 @@ def f64_bits(x):
 ROWS, COLS = 4, 512
 FROM_QUANTIZE = [QT.F32, QT.F16, QT.BF16, QT.Q8_0, QT.Q4_0, QT.Q4_1, QT.Q5_0, QT.Q5_1]
 K_QUANTS = [QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K]
+# Types gguf-py dequantizes but cannot quantize: seeded random blocks with chosen f16 scales (K_D, K_DMIN).
+RANDOM_BLOCKS = K_QUANTS + [QT.IQ4_NL]
 # f16 super-block scales (d, dmin) written into the seeded random K-quant blocks, one pair per block (8 blocks):
 # ordinary, zero, negative, f16-subnormal and large values, so every branch of the dequantizer is exercised.
 K_D = [0.0123, 0.5, 0.0, -0.03, 6.0e-8, 1000.0, 1.5e-3, 0.07]
 K_DMIN = [0.01, 0.0, 0.25, -0.002, 3.0, 1.0e-5, 0.1, 0.004]
 K_SCALE_FIELDS = {  # byte offsets of the f16 d / dmin fields in each block (ggml-common.h, gguf-py quants.py)
-    QT.Q2_K: (80, 82), QT.Q3_K: (108, None), QT.Q4_K: (0, 2), QT.Q5_K: (0, 2), QT.Q6_K: (208, None)}
+    QT.Q2_K: (80, 82), QT.Q3_K: (108, None), QT.Q4_K: (0, 2), QT.Q5_K: (0, 2), QT.Q6_K: (208, None), QT.IQ4_NL: (0, None)}
 
 
 def type_source_values():
@@ -185,9 +187,9 @@ def random_k_blocks(qtype, offset):
     d_off, dmin_off = K_SCALE_FIELDS[qtype]
     order = rng.permutation(n_blocks)
     for i in range(n_blocks):
-        blocks[i, d_off:d_off + 2] = np.frombuffer(np.float16(K_D[order[i]]).tobytes(), np.uint8)
+        blocks[i, d_off:d_off + 2] = np.frombuffer(np.float16(K_D[order[i] % len(K_D)]).tobytes(), np.uint8)
         if dmin_off is not None:
-            blocks[i, dmin_off:dmin_off + 2] = np.frombuffer(np.float16(K_DMIN[order[i]]).tobytes(), np.uint8)
+            blocks[i, dmin_off:dmin_off + 2] = np.frombuffer(np.float16(K_DMIN[order[i] % len(K_DMIN)]).tobytes(), np.uint8)
     return blocks.reshape(ROWS, COLS // block * size)
 
 
@@ -203,7 +205,7 @@ def make_types():
         for qt in FROM_QUANTIZE:
             written[qt.name.lower()] = (qt, add_quantized(w, qt.name.lower(), src, qt))
         written["q4_0.3d"] = (QT.Q4_0, add_quantized(w, "q4_0.3d", src3, QT.Q4_0))
-        for i, qt in enumerate(K_QUANTS):
+        for i, qt in enumerate(RANDOM_BLOCKS):
             blocks = random_k_blocks(qt, i)
             w.add_tensor(qt.name.lower(), blocks, raw_dtype=qt)
             written[qt.name.lower()] = (qt, blocks)
@@ -227,8 +229,8 @@ def make_types():
     rows = []
     for name, (qt, data) in written.items():
         block, size = gguf.GGML_QUANT_SIZES[qt]
-        made = "seeded random blocks" if qt in K_QUANTS else "`gguf.quants.quantize`"
-        err = float(np.max(np.abs(expected[name] - (src3 if name == "q4_0.3d" else src)))) if qt not in K_QUANTS else None
+        made = "seeded random blocks" if qt in RANDOM_BLOCKS else "`gguf.quants.quantize`"
+        err = float(np.max(np.abs(expected[name] - (src3 if name == "q4_0.3d" else src)))) if qt not in RANDOM_BLOCKS else None
         rows.append((name, qt.name, int(qt), list(reversed(expected[name].shape)), list(expected[name].shape),
                      block, size, data.nbytes, made, err))
     return rows

@@ -9,7 +9,7 @@ import Testing
 @Suite struct GGUFTests {
     static func path(_ name: String) -> String { Fixtures.path("gguf/\(name)") }
 
-    @Test("every dequantizable type (F32 … Q6_K) equals gguf.quants.dequantize bit for bit", arguments: ["types", "quantized-llama"])
+    @Test("every dequantizable type (F32 … Q6_K, IQ4_NL) equals gguf.quants.dequantize bit for bit", arguments: ["types", "quantized-llama"])
     func dequantizesLikeGGUFPy(_ name: String) throws {
         let file = try GGUFFile(path: Self.path("\(name).gguf"))
         let expected = try SafetensorsFile(path: Self.path("\(name).expected.safetensors"))
@@ -24,7 +24,7 @@ import Testing
             types.insert(t.type.description)
         }
         if name == "types" {
-            #expect(types == ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
+            #expect(types == ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL"])
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import MM1Formats
 import MM1Graph
 import MM1Package
+import MM1Quantization
 import MM1Tensor
 import MM1TestSupport
 import Testing
@@ -53,7 +54,7 @@ import Testing
 /// (Tests/Interop/check_gguf.py, on the files this suite leaves in MM1_INTEROP_DIR).
 @Suite struct GGUFExportTests {
 
-    @Test("export then import gives the package's decoder back: exactly for F32/F16, as quantize→dequantize for Q8_0/Q4_0",
+    @Test("export then import gives the package's decoder back: exactly for F32/F16, as quantize→dequantize for Q8_0/Q4_0/IQ4_NL",
           arguments: GGUFExport.TensorType.allCases)
     func roundTrip(_ type: GGUFExport.TensorType) throws {
         let dir = try TemporaryDirectory()
@@ -86,6 +87,10 @@ import Testing
                     blocks.withUnsafeMutableBytes { stored == .q8_0 ? GGUFQuantizer.quantizeQ8_0(x, into: $0) : GGUFQuantizer.quantizeQ4_0(x, into: $0) }
                 }
                 want.withUnsafeMutableBufferPointer { out in blocks.withUnsafeBytes { GGUFDequantizer.dequantize(stored, $0, into: out) } }
+            } else if stored == .iq4_nl {
+                let cols = a.spec.shape.dimensions.last!
+                want = try GroupQuantizer(format: QuantizedFormat(bits: .int4, mode: .nonlinear, groupSize: 32), scaleDType: .f16)
+                    .quantize(a.spec.name, want, shape: [want.count / cols, cols]).floats()
             }
             #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(a.spec.name) stored as \(stored)")
         }
