@@ -52,7 +52,7 @@ test: setup
 ## sources in AIM_SRC, see generate_aim.py; not part of the tests).
 AIM_SRC ?= /tmp/ml-aim/aim-v1
 fixtures:
-	$(PY) -m pip install -q torch transformers timm open_clip_torch huggingface_hub numpy safetensors jsonschema
+	$(PY) -m pip install -q torch transformers timm open_clip_torch huggingface_hub numpy safetensors jsonschema tokenizers sentencepiece
 	swift build --product mm1conv
 	$(PY) Tests/Fixtures/generate_fixtures.py
 	$(PY) Tests/Fixtures/generate_malformed.py

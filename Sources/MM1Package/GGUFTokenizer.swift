@@ -5,13 +5,22 @@ import MM1Formats
 /// (Hugging Face `tokenizers`), as llama.cpp's convert_hf_to_gguf.py writes it for byte-level BPE
 /// tokenizers (GPT-2 style): `model = gpt2`, `pre = gpt-2`, tokens in id order (padded to the model's
 /// vocabulary), token types (1 normal, 3 control for special added tokens, 4 user-defined for other
-/// added ones, 5 unused for padding), merges, and the BOS/EOS ids of `tokenizer_config.json`. Other
-/// tokenizers (SentencePiece, WordPiece, …) are not converted: `model = none`, and the note says why.
+/// added ones, 5 unused for padding), merges, and the BOS/EOS ids of `tokenizer_config.json`. A SentencePiece
+/// BPE model (`tokenizer.model`, LLaMA's kind) comes first, as convert_hf_to_gguf.py prefers it: `model = llama`,
+/// its pieces, scores and types. Other tokenizers (unigram SentencePiece, WordPiece, …) are not converted:
+/// `model = none`, and the note says why.
 enum GGUFTokenizer {
+    static let none: [(key: String, value: GGUFValue)] = [("tokenizer.ggml.model", .string("none"))]
+
     /// The keys and a note on what was written.
     static func metadata(_ package: MM1Package, vocabSize: Int) -> (keys: [(key: String, value: GGUFValue)], note: String) {
-        let none: [(key: String, value: GGUFValue)] = [("tokenizer.ggml.model", .string("none"))]
-        let path = "\(package.path)/\(TokenizerFiles.folder)/tokenizer.json"
+        let folder = "\(package.path)/\(TokenizerFiles.folder)"
+        let config = FileManager.default.contents(atPath: "\(folder)/tokenizer_config.json")
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        if package.manifest.files?["\(TokenizerFiles.folder)/tokenizer.model"] != nil {
+            return sentencePiece("\(folder)/tokenizer.model", config: config, vocabSize: vocabSize)
+        }
+        let path = "\(folder)/tokenizer.json"
         guard package.manifest.files?["\(TokenizerFiles.folder)/tokenizer.json"] != nil,
               let data = FileManager.default.contents(atPath: path) else {
             return (none, "no tokenizer in the package: tokenizer.ggml.model = none (llama.cpp takes token ids only)")
@@ -57,19 +66,70 @@ enum GGUFTokenizer {
             ("tokenizer.ggml.token_type", .array(elementType: 5, types.map { .int32($0) })),
             ("tokenizer.ggml.merges", .array(elementType: 8, merges.map { .string($0) })),
         ]
-        let config = FileManager.default.contents(atPath: "\(package.path)/\(TokenizerFiles.folder)/tokenizer_config.json")
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
-        func tokenID(_ field: String) -> Int? {
-            let value = config[field]
-            let content = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
-            return content.flatMap { ids[$0] }
-        }
-        if let bos = tokenID("bos_token") { keys.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(bos)))) }
-        if let eos = tokenID("eos_token") { keys.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos)))) }
-        if let pad = tokenID("pad_token") { keys.append(("tokenizer.ggml.padding_token_id", .uint32(UInt32(pad)))) }
-        keys.append(("tokenizer.ggml.add_bos_token", .bool(config["add_bos_token"] as? Bool ?? false)))
+        keys += specialTokens(config, ids: ids, addBOS: false)
         let note = "tokenizer: byte-level BPE from tokenizer/tokenizer.json, \(vocab.count) tokens and \(merges.count) merges"
             + (padded.isEmpty ? "" : ", \(padded.count) unused ids padded to the model's \(vocabSize)")
+        return (keys, note)
+    }
+
+    /// The BOS/EOS/UNK/padding ids named by `tokenizer_config.json` (a string or `{"content": …}`) and whether
+    /// to add BOS (`addBOS` when the config does not say).
+    static func specialTokens(_ config: [String: Any], ids: [String: Int], addBOS: Bool) -> [(key: String, value: GGUFValue)] {
+        var keys: [(key: String, value: GGUFValue)] = []
+        for (field, key) in [("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"), ("pad_token", "padding_token_id")] {
+            let value = config[field]
+            let content = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
+            if let id = content.flatMap({ ids[$0] }) { keys.append(("tokenizer.ggml.\(key)", .uint32(UInt32(id)))) }
+        }
+        keys.append(("tokenizer.ggml.add_bos_token", .bool(config["add_bos_token"] as? Bool ?? addBOS)))
+        return keys
+    }
+
+    /// A SentencePiece BPE model as convert_hf_to_gguf.py's `_set_vocab_sentencepiece` writes it: pieces, scores
+    /// and types in id order, padded (`[PADi]`, unused) to the model's vocabulary; added tokens of
+    /// `tokenizer_config.json` beyond the pieces; the normalizer's dummy prefix as `add_space_prefix`.
+    static func sentencePiece(_ path: String, config: [String: Any], vocabSize: Int) -> (keys: [(key: String, value: GGUFValue)], note: String) {
+        let model: SentencePieceModel
+        do { model = try SentencePieceModel(path: path) } catch {
+            return (none, "tokenizer/tokenizer.model cannot be read (\(error)): tokenizer.ggml.model = none")
+        }
+        guard model.modelType == .bpe else {
+            return (none, "a \(model.modelType) SentencePiece model is not converted (llama.cpp's SentencePiece tokenizer merges as BPE does): tokenizer.ggml.model = none")
+        }
+        guard model.pieces.count <= vocabSize else {
+            return (none, "the tokenizer's \(model.pieces.count) pieces exceed the model's vocabulary of \(vocabSize): tokenizer.ggml.model = none")
+        }
+        var tokens = model.pieces.map(\.text), scores = model.pieces.map(\.score), types = model.pieces.map(\.type.rawValue)
+        tokens += (tokens.count..<vocabSize).map { "[PAD\($0)]" }
+        scores += [Float](repeating: -1000, count: vocabSize - scores.count)
+        types += [Int32](repeating: SentencePieceModel.PieceType.unused.rawValue, count: vocabSize - types.count)
+        var added = 0
+        for (key, value) in config["added_tokens_decoder"] as? [String: [String: Any]] ?? [:] {
+            guard let id = Int(key), id >= model.pieces.count, id < vocabSize, let content = value["content"] as? String else { continue }
+            tokens[id] = content
+            types[id] = (value["special"] as? Bool ?? false) ? SentencePieceModel.PieceType.control.rawValue : SentencePieceModel.PieceType.userDefined.rawValue
+            added += 1
+        }
+        var ids: [String: Int] = [:]
+        for (id, token) in tokens.enumerated() where ids[token] == nil { ids[token] = id }
+        var keys: [(key: String, value: GGUFValue)] = [
+            ("tokenizer.ggml.model", .string("llama")),
+            ("tokenizer.ggml.pre", .string("default")),
+            ("tokenizer.ggml.tokens", .array(elementType: 8, tokens.map { .string($0) })),
+            ("tokenizer.ggml.scores", .array(elementType: 6, scores.map { .float32($0) })),
+            ("tokenizer.ggml.token_type", .array(elementType: 5, types.map { .int32($0) })),
+            ("tokenizer.ggml.add_space_prefix", .bool(model.addDummyPrefix)),
+        ]
+        if let unk = model.pieces.firstIndex(where: { $0.type == .unknown }), config["unk_token"] == nil {
+            keys.append(("tokenizer.ggml.unknown_token_id", .uint32(UInt32(unk))))
+        }
+        keys += specialTokens(config, ids: ids, addBOS: true)
+        var note = "tokenizer: SentencePiece BPE from tokenizer/tokenizer.model, \(model.pieces.count) pieces"
+            + (added > 0 ? " and \(added) added tokens" : "")
+            + (model.pieces.count + added < vocabSize ? ", \(vocabSize - model.pieces.count - added) unused ids padded to the model's \(vocabSize)" : "")
+        if model.removeExtraWhitespaces {
+            note += "; its normalizer removes extra whitespace, which llama.cpp does not: text with repeated or edge spaces tokenizes differently there"
+        }
         return (keys, note)
     }
 

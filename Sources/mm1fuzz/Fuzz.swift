@@ -19,6 +19,7 @@ enum FuzzTarget: String, CaseIterable {
     case mapping            // a mapping file (naming dialect), then a plan over a fixed tensor list
     case manifest           // an MM1 package manifest (mm1.json; its shards absent)
     case hdf5               // an HDF5 file converted in this process: libhdf5 plus our walk, checks and copy
+    case sentencepiece      // a SentencePiece tokenizer.model (protocol buffer), parsed from memory
 }
 
 let target: FuzzTarget = {
@@ -91,6 +92,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         try? FileManager.default.createDirectory(atPath: "\(folder)/pkg.mm1", withIntermediateDirectories: true)
         _ = write(bytes, to: "pkg.mm1/mm1.json")
         _ = try? MM1Package.open("\(folder)/pkg.mm1")
+    case .sentencepiece:
+        _ = try? SentencePieceModel(bytes)
     case .hdf5:
         // The CLI runs this in its `__hdf5-worker` child (libhdf5 is not hardened); here it runs in process so
         // that a fault in our code around libhdf5 is seen with its stack.

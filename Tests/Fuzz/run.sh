@@ -15,7 +15,7 @@ TARGET=${1:?usage: run.sh TARGET|all [SECONDS] [RUNS]}
 SECONDS_EACH=${2:-60}
 RUNS=${3:--1}
 FUZZ_DIR=${FUZZ_DIR:-/tmp/mm1fuzz}
-TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manifest hdf5"
+TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manifest hdf5 sentencepiece"
 [ "$TARGET" = all ] && set -- $TARGETS || set -- "$TARGET"
 # SKIP_BUILD=1: use the binary already built (several runs in parallel share one build folder).
 [ "${SKIP_BUILD:-0}" = 1 ] || MM1_FUZZ=1 swift build -c release --product mm1fuzz --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz >/dev/null
@@ -32,6 +32,7 @@ seeds() {  # TARGET -> the fixture files that seed it
     config) find Schemas/examples Tests/Fixtures/dialects Tests/Fixtures/fuzz-regressions -maxdepth 1 -name 'config-*.json' -o -maxdepth 1 -name '*.config.json' ;;
     mapping) find Schemas/examples -name 'mapping-*.json' ;;
     manifest) find Schemas/examples -name 'package-*.json' ;;
+    sentencepiece) find Tests/Fixtures/tokenizer-spm -name '*.model' ;;
     hdf5) find Tests/Fixtures/hdf5 Tests/Fixtures/malformed/hdf5 Tests/Fixtures/fuzz-regressions/hdf5 -type f -name '*.h5' -size -256k ;;
   esac
 }

@@ -24,7 +24,8 @@ decoder weights.
   blocks: within 6e-2, top-1 >= 90 % (llama.cpp quantizes activations to Q8 blocks for IQ4_NL as for Q4_0). The affine package's GGUF (requantized to Q4_0) must load and give finite
   logits; its drift is printed. A model whose package carries a byte-level BPE tokenizer (Tests/Fixtures/tokenizer)
   exports it as tokenizer.ggml.*: llama.cpp tokenizes every sample string exactly as `tokenizers` does and computes our
-  logits for one of them. Measured values are printed.
+  logits for one of them; likewise a SentencePiece BPE tokenizer.model (Tests/Fixtures/tokenizer-spm), tokenized as
+  the sentencepiece library does. Measured values are printed.
 
 Usage: python Tests/Interop/check_runtimes.py INTEROP_DIR   (needs mlx, mlx-lm, llama-cpp-python, safetensors)
 """
@@ -52,7 +53,7 @@ def compare(label, theirs, ours, tolerance, top1=None):
 
 
 names = ["int8", "int4", "int4-affine"]
-logits = {n: load_file(str(root / f"logits-{n}.safetensors")) for n in names + ["int4-nonlinear", "f32", "moe-f32", "moe-int4", "tok-f32"]}
+logits = {n: load_file(str(root / f"logits-{n}.safetensors")) for n in names + ["int4-nonlinear", "f32", "moe-f32", "moe-int4", "tok-f32", "tok-spm-f32"]}
 ids = [int(i) for i in logits["f32"]["ids"]]
 
 # gguf-py reads our block-quantized tensors as our reader does.
@@ -149,5 +150,17 @@ sample = [int(i) for i in logits["tok-f32"]["ids"]]
 check(sample == llm.tokenize("MM1 converts vision and language weights".encode(), add_bos=False, special=False), "sample ids")
 llm.eval(sample)
 compare("llama.cpp tok-f32", np.array(llm.scores[: len(sample)], dtype=np.float32), logits["tok-f32"]["logits"], 1e-4, top1=0.9)
+
+# The SentencePiece BPE tokenizer.model (Tests/Fixtures/tokenizer-spm): llama.cpp's SentencePiece tokenizer gives
+# sentencepiece's ids for every sample string, and our logits for one of them.
+expected = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", "tokenizer-spm", "expected.json")))
+llm = Llama(model_path=str(root / "tok-spm-f32.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
+for text, ids in expected.items():
+    got = llm.tokenize(text.encode(), add_bos=False, special=False)
+    check(got == ids, f"llama.cpp tokenizes {text!r} as {got}, sentencepiece as {ids}")
+print(f"llama.cpp SentencePiece tokenizer: {len(expected)} strings tokenized as sentencepiece does")
+sample = [int(i) for i in logits["tok-spm-f32"]["ids"]]
+llm.eval(sample)
+compare("llama.cpp tok-spm-f32", np.array(llm.scores[: len(sample)], dtype=np.float32), logits["tok-spm-f32"]["logits"], 1e-4, top1=0.9)
 
 check.finish()

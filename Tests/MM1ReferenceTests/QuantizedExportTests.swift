@@ -201,6 +201,55 @@ import Testing
         #expect(try PackageIntegrity.check(package.path).corruptedShards == ["tokenizer/tokenizer.json"])
     }
 
+    @Test("a SentencePiece BPE tokenizer.model (LLaMA's kind) is carried and written as llama.cpp's SentencePiece vocabulary: pieces, scores and types as sentencepiece reads them")
+    func sentencePieceTokenizer() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var config = Preset.preset(.tinyDense).config
+        config.language.vocabSize = 321
+        config.language.imageTokenID = 320
+        let source = dir.file("checkpoint")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try Self.synthesize(config, seed: 12, to: "\(source)/model.safetensors")
+        for name in ["tokenizer.model", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: Fixtures.path("tokenizer-spm/\(name)"), toPath: "\(source)/\(name)")
+        }
+        var importer = Importer()
+        importer.tokenizerFiles = TokenizerFiles.find(beside: source)
+        try importer.run(try Checkpoint.open("\(source)/model.safetensors"), config: config, to: dir.file("spm.mm1"))
+        let package = try MM1Package.open(dir.file("spm.mm1"))
+        #expect(Set(package.manifest.files?.keys.map { $0 } ?? []) == ["tokenizer/tokenizer.model", "tokenizer/tokenizer_config.json"])
+        let notes = try GGUFExport.export(package, type: .f32, to: dir.file("spm.gguf"))
+        #expect(notes.contains("tokenizer: SentencePiece BPE from tokenizer/tokenizer.model, 320 pieces, 1 unused ids padded to the model's 321"), "\(notes)")
+        let gguf = try GGUFFile(path: dir.file("spm.gguf"))
+        #expect(gguf.value("tokenizer.ggml.model")?.string == "llama")
+        guard case .array(_, let tokens)? = gguf.value("tokenizer.ggml.tokens"), case .array(_, let scores)? = gguf.value("tokenizer.ggml.scores"),
+              case .array(_, let types)? = gguf.value("tokenizer.ggml.token_type") else {
+            Issue.record("no tokens, scores or types")
+            return
+        }
+        // What sentencepiece itself reads from the file (Tests/Fixtures/tokenizer-spm/pieces.json).
+        let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("tokenizer-spm/pieces.json"))) as! [String: Any]
+        let pieces = golden["pieces"] as! [[Any]]
+        let kinds = ["normal": 1, "unknown": 2, "control": 3, "user_defined": 4, "unused": 5, "byte": 6]
+        #expect(tokens.count == 321 && scores.count == 321 && types.count == 321)
+        for (i, p) in pieces.enumerated() {
+            #expect(tokens[i].string == p[0] as? String, "piece \(i)")
+            #expect(scores[i] == .float32(Float((p[1] as! NSNumber).doubleValue)), "score \(i)")
+            #expect(types[i] == .int32(Int32(kinds[p[2] as! String]!)), "type \(i)")
+        }
+        #expect(tokens[320].string == "[PAD320]" && types[320] == .int32(5))
+        #expect(gguf.value("tokenizer.ggml.bos_token_id")?.integer == 1 && gguf.value("tokenizer.ggml.eos_token_id")?.integer == 2)
+        #expect(gguf.value("tokenizer.ggml.unknown_token_id")?.integer == 0)
+        #expect(gguf.value("tokenizer.ggml.add_space_prefix") == .bool(golden["add_dummy_prefix"] as! Bool))
+        if let root = Self.interopRoot {
+            try Self.keepManifest(package, as: "tokenizer-spm")
+            _ = try GGUFExport.export(package, type: .f32, to: "\(root)/tok-spm-f32.gguf", overwrite: true)
+            let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("tokenizer-spm/expected.json"))) as! [String: [Int]]
+            try Self.writeLogits(package, name: "tok-spm-f32", ids: expected["MM1 converts vision and language weights"]!)
+        }
+    }
+
     /// A canonical f32 checkpoint of `config`'s graph: seeded uniform weights in ±0.1, norm weights 1.
     static func synthesize(_ config: MM1Config, seed: UInt64, to path: String) throws {
         var state = seed
