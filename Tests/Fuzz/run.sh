@@ -18,8 +18,16 @@ FUZZ_DIR=${FUZZ_DIR:-/tmp/mm1fuzz}
 TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manifest hdf5 sentencepiece"
 [ "$TARGET" = all ] && set -- $TARGETS || set -- "$TARGET"
 # SKIP_BUILD=1: use the binary already built (several runs in parallel share one build folder).
-[ "${SKIP_BUILD:-0}" = 1 ] || MM1_FUZZ=1 swift build -c release --product mm1fuzz --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz >/dev/null
+# SwiftPM passes its sanitizers to swiftc as separate -sanitize= flags, in no fixed order, and swiftc keeps only the
+# last: with address last, Swift code gets no coverage counters and libFuzzer fuzzes blind. The combined flag after
+# them fixes it; the check below refuses a build without counters in the harness.
+[ "${SKIP_BUILD:-0}" = 1 ] || MM1_FUZZ=1 swift build -c release --product mm1fuzz --sanitize=fuzzer --sanitize=address \
+  -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz >/dev/null
 BIN=${FUZZ_BIN:-.build-fuzz/release/mm1fuzz}
+if ! readelf -S .build-fuzz/release/mm1fuzz.build/Fuzz.swift.o 2>/dev/null | grep -q __sancov_cntrs; then
+  echo "the Swift code of mm1fuzz has no coverage counters (see the build flags above): not fuzzing blind" >&2
+  exit 2
+fi
 ASAN=detect_leaks=0:allocator_may_return_null=1
 
 seeds() {  # TARGET -> the fixture files that seed it
