@@ -137,30 +137,21 @@ for name, tolerance in [("f32", 1e-4), ("moe-f32", 1e-4), ("int8", 3e-2), ("int4
         compare(f"llama.cpp {name}", out, ours, tolerance, top1=0.9)
     del llm
 
-# The tokenizer carried from the source (byte-level BPE, Tests/Fixtures/tokenizer): llama.cpp tokenizes every sample
-# string exactly as Hugging Face `tokenizers` does, and computes our logits for one of them.
+# The tokenizers carried from the source: a byte-level BPE tokenizer.json (Tests/Fixtures/tokenizer) and a SentencePiece
+# BPE tokenizer.model (Tests/Fixtures/tokenizer-spm). llama.cpp tokenizes every sample string exactly as `tokenizers`
+# (sentencepiece) does, and computes our logits for one of them.
 import json  # noqa: E402
-expected = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", "tokenizer", "expected.json")))
-llm = Llama(model_path=str(root / "tok-f32.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
-for text, ids in expected.items():
-    got = llm.tokenize(text.encode(), add_bos=False, special=False)
-    check(got == ids, f"llama.cpp tokenizes {text!r} as {got}, tokenizers as {ids}")
-print(f"llama.cpp tokenizer: {len(expected)} strings tokenized as tokenizers does")
-sample = [int(i) for i in logits["tok-f32"]["ids"]]
-check(sample == llm.tokenize("MM1 converts vision and language weights".encode(), add_bos=False, special=False), "sample ids")
-llm.eval(sample)
-compare("llama.cpp tok-f32", np.array(llm.scores[: len(sample)], dtype=np.float32), logits["tok-f32"]["logits"], 1e-4, top1=0.9)
-
-# The SentencePiece BPE tokenizer.model (Tests/Fixtures/tokenizer-spm): llama.cpp's SentencePiece tokenizer gives
-# sentencepiece's ids for every sample string, and our logits for one of them.
-expected = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", "tokenizer-spm", "expected.json")))
-llm = Llama(model_path=str(root / "tok-spm-f32.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
-for text, ids in expected.items():
-    got = llm.tokenize(text.encode(), add_bos=False, special=False)
-    check(got == ids, f"llama.cpp tokenizes {text!r} as {got}, sentencepiece as {ids}")
-print(f"llama.cpp SentencePiece tokenizer: {len(expected)} strings tokenized as sentencepiece does")
-sample = [int(i) for i in logits["tok-spm-f32"]["ids"]]
-llm.eval(sample)
-compare("llama.cpp tok-spm-f32", np.array(llm.scores[: len(sample)], dtype=np.float32), logits["tok-spm-f32"]["logits"], 1e-4, top1=0.9)
+for fixture, name, reference in [("tokenizer", "tok-f32", "tokenizers"), ("tokenizer-spm", "tok-spm-f32", "sentencepiece")]:
+    expected = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Fixtures", fixture, "expected.json")))
+    llm = Llama(model_path=str(root / f"{name}.gguf"), n_ctx=64, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
+    for text, ids in expected.items():
+        got = llm.tokenize(text.encode(), add_bos=False, special=False)
+        check(got == ids, f"llama.cpp tokenizes {text!r} as {got}, {reference} as {ids}")
+    print(f"llama.cpp {fixture}: {len(expected)} strings tokenized as {reference} does")
+    sample = [int(i) for i in logits[name]["ids"]]
+    check(sample == llm.tokenize("MM1 converts vision and language weights".encode(), add_bos=False, special=False), f"{name}: sample ids")
+    llm.eval(sample)
+    compare(f"llama.cpp {name}", np.array(llm.scores[: len(sample)], dtype=np.float32), logits[name]["logits"], 1e-4, top1=0.9)
+    del llm
 
 check.finish()

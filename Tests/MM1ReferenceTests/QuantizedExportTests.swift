@@ -155,21 +155,7 @@ import Testing
     func tokenizer() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        // A model whose vocabulary is the tokenizer fixture's 320 tokens plus the image placeholder (id 320, which
-        // the tokenizer lacks: padded), with the tokenizer files beside its weights.
-        var config = Preset.preset(.tinyDense).config
-        config.language.vocabSize = 321
-        config.language.imageTokenID = 320
-        let source = dir.file("checkpoint")
-        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        try Self.synthesize(config, seed: 11, to: "\(source)/model.safetensors")
-        for name in ["tokenizer.json", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(atPath: Fixtures.path("tokenizer/\(name)"), toPath: "\(source)/\(name)")
-        }
-        var importer = Importer()
-        importer.tokenizerFiles = TokenizerFiles.find(beside: source)
-        try importer.run(try Checkpoint.open("\(source)/model.safetensors"), config: config, to: dir.file("tok.mm1"))
-        let package = try MM1Package.open(dir.file("tok.mm1"))
+        let package = try Self.tokenizerPackage(dir, fixture: "tokenizer", files: ["tokenizer.json", "tokenizer_config.json"], seed: 11)
         #expect(Set(package.manifest.files?.keys.map { $0 } ?? []) == ["tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json"])
         #expect(try PackageIntegrity.check(package.path).intact)
         let notes = try GGUFExport.export(package, type: .f32, to: dir.file("tok.gguf"))
@@ -205,19 +191,7 @@ import Testing
     func sentencePieceTokenizer() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        var config = Preset.preset(.tinyDense).config
-        config.language.vocabSize = 321
-        config.language.imageTokenID = 320
-        let source = dir.file("checkpoint")
-        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        try Self.synthesize(config, seed: 12, to: "\(source)/model.safetensors")
-        for name in ["tokenizer.model", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(atPath: Fixtures.path("tokenizer-spm/\(name)"), toPath: "\(source)/\(name)")
-        }
-        var importer = Importer()
-        importer.tokenizerFiles = TokenizerFiles.find(beside: source)
-        try importer.run(try Checkpoint.open("\(source)/model.safetensors"), config: config, to: dir.file("spm.mm1"))
-        let package = try MM1Package.open(dir.file("spm.mm1"))
+        let package = try Self.tokenizerPackage(dir, fixture: "tokenizer-spm", files: ["tokenizer.model", "tokenizer_config.json"], seed: 12)
         #expect(Set(package.manifest.files?.keys.map { $0 } ?? []) == ["tokenizer/tokenizer.model", "tokenizer/tokenizer_config.json"])
         let notes = try GGUFExport.export(package, type: .f32, to: dir.file("spm.gguf"))
         #expect(notes.contains("tokenizer: SentencePiece BPE from tokenizer/tokenizer.model, 320 pieces, 1 unused ids padded to the model's 321"), "\(notes)")
@@ -248,6 +222,24 @@ import Testing
             let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("tokenizer-spm/expected.json"))) as! [String: [Int]]
             try Self.writeLogits(package, name: "tok-spm-f32", ids: expected["MM1 converts vision and language weights"]!)
         }
+    }
+
+    /// A package of a model whose vocabulary is a tokenizer fixture's 320 tokens plus the image placeholder (id 320,
+    /// which the tokenizer lacks: padded), imported from a checkpoint with the fixture's `files` beside its weights.
+    static func tokenizerPackage(_ dir: TemporaryDirectory, fixture: String, files: [String], seed: UInt64) throws -> MM1Package {
+        var config = Preset.preset(.tinyDense).config
+        config.language.vocabSize = 321
+        config.language.imageTokenID = 320
+        let source = dir.file("checkpoint")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try synthesize(config, seed: seed, to: "\(source)/model.safetensors")
+        for name in files {
+            try FileManager.default.copyItem(atPath: Fixtures.path("\(fixture)/\(name)"), toPath: "\(source)/\(name)")
+        }
+        var importer = Importer()
+        importer.tokenizerFiles = TokenizerFiles.find(beside: source)
+        try importer.run(try Checkpoint.open("\(source)/model.safetensors"), config: config, to: dir.file("\(fixture).mm1"))
+        return try MM1Package.open(dir.file("\(fixture).mm1"))
     }
 
     /// A canonical f32 checkpoint of `config`'s graph: seeded uniform weights in ±0.1, norm weights 1.
