@@ -24,7 +24,8 @@ TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manif
 [ "${SKIP_BUILD:-0}" = 1 ] || MM1_FUZZ=1 swift build -c release --product mm1fuzz --sanitize=fuzzer --sanitize=address \
   -Xswiftc -sanitize=fuzzer,address --scratch-path .build-fuzz >/dev/null
 BIN=${FUZZ_BIN:-.build-fuzz/release/mm1fuzz}
-if ! readelf -S .build-fuzz/release/mm1fuzz.build/Fuzz.swift.o 2>/dev/null | grep -q __sancov_cntrs; then
+sections=$(readelf -S .build-fuzz/release/mm1fuzz.build/Fuzz.swift.o 2>/dev/null || true)
+if [[ "$sections" != *__sancov_cntrs* ]]; then
   echo "the Swift code of mm1fuzz has no coverage counters (see the build flags above): not fuzzing blind" >&2
   exit 2
 fi
