@@ -14,7 +14,7 @@ struct HDF5Worker: ParsableCommand {
 
     func run() throws {
         do {
-            let warnings = try HDF5Input.convertInProcess(source, to: output)
+            let warnings = try HDF5Input.convertInProcess(source, to: output, limitingMemory: true)
             print(warnings.joined(separator: "\n"), terminator: warnings.isEmpty ? "" : "\n")
         } catch let error as FormatError {
             guard case .hdf5(let violation) = error.reason else { throw error }

@@ -192,9 +192,14 @@ public enum HDF5Input {
         return weights.isEmpty ? nil : weights
     }
 
-    /// The conversion itself (what the worker runs).
-    public static func convertInProcess(_ path: String, to output: String) throws -> [String] {
+    /// The conversion itself (what the worker runs). `limitingMemory` (the worker's, never a library caller's:
+    /// it sets this process's address-space limit) bounds what libhdf5 may allocate: damaged files have made
+    /// it allocate 4–17 GB of metadata buffers from a few kilobytes. The limit is ``addressSpace(fileBytes:largestTensor:)``,
+    /// first with no tensor (while libhdf5 reads the metadata), then with the largest tensor declared.
+    public static func convertInProcess(_ path: String, to output: String, limitingMemory: Bool = false) throws -> [String] {
         mm1_h5_silence()
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+        if limitingMemory { limitAddressSpace(to: addressSpace(fileBytes: fileBytes, largestTensor: 0)) }
         func fail(_ v: HDF5Violation, _ dataset: String? = nil) -> FormatError { FormatError(.hdf5(v), file: path, tensor: dataset) }
         let file = H5Fopen(path, mm1_h5f_acc_rdonly(), mm1_h5p_default())
         guard file >= 0 else {
@@ -215,7 +220,7 @@ public enum HDF5Input {
         var space = statvfs()
         let folder = (output as NSString).deletingLastPathComponent
         let free: UInt64 = statvfs(folder, &space) == 0 ? UInt64(space.f_bavail) * UInt64(space.f_frsize) : .max
-        let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? .max
+        let fileSize = fileBytes > 0 ? fileBytes : .max
         for (link, kind) in links.list {
             guard kind == 0 else {
                 warnings.append("\(kind == 1 ? "soft" : "external") link \(link) is not followed")
@@ -245,6 +250,10 @@ public enum HDF5Input {
             }
         }
         let entries = try datasets.map { SafetensorsLayout.Entry(name: $0.name, dtype: $0.dtype, shape: try Shape($0.presentedShape)) }
+        if limitingMemory {
+            let largest = entries.compactMap { $0.shape.byteCount(of: $0.dtype) }.map(UInt64.init).max() ?? 0
+            limitAddressSpace(to: addressSpace(fileBytes: fileBytes, largestTensor: largest))
+        }
         let writer = try SafetensorsWriter(path: output, layout: try SafetensorsLayout(entries: entries), overwrite: true)
         let byName = Dictionary(uniqueKeysWithValues: datasets.map { ($0.name, $0) })
         while let next = writer.nextTensor {
@@ -271,6 +280,29 @@ public enum HDF5Input {
         }
         try writer.commit()
         return warnings
+    }
+
+    /// The address space the worker may use: 1 GiB for the runtime and libhdf5, 8 bytes per byte of the file
+    /// for libhdf5's metadata, and twice the largest tensor (its buffer and a transposed copy).
+    public static func addressSpace(fileBytes: UInt64, largestTensor: UInt64) -> UInt64 {
+        let (a, o1) = fileBytes.multipliedReportingOverflow(by: 8)
+        let (b, o2) = largestTensor.multipliedReportingOverflow(by: 2)
+        let (sum, o3) = (UInt64(1) << 30).addingReportingOverflow(a)
+        let (total, o4) = sum.addingReportingOverflow(b)
+        return o1 || o2 || o3 || o4 ? .max : total
+    }
+
+    /// Sets this process's soft address-space limit (RLIMIT_AS), within its hard limit.
+    static func limitAddressSpace(to bytes: UInt64) {
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_AS.rawValue)
+        #else
+        let resource = RLIMIT_AS
+        #endif
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0 else { return }
+        limit.rlim_cur = rlim_t(min(bytes, UInt64(limit.rlim_max)))
+        _ = setrlimit(resource, &limit)
     }
 
     /// Copies a row-major tensor of `shape` into `destination` with its axes in `permutation` order.
