@@ -35,8 +35,11 @@ static inline int mm1_h5_visit(hid_t file, mm1_h5_link_fn emit, void *context) {
 
 /// The strings of attribute `name` on `object` (variable- or fixed-length, scalar or 1-D), joined with NUL
 /// separators into a malloc'ed buffer the caller frees; `*count` is their number. Returns NULL when the
-/// attribute is missing; a non-string attribute (Keras writes an empty float64 array for a layer without
-/// weights) gives an empty list.
+/// attribute is missing or holds more than MM1_H5_STRINGS_LIMIT bytes (a fuzzed file declared 2^20 strings
+/// of 60 KB); a non-string attribute (Keras writes an empty float64 array for a layer without weights) gives
+/// an empty list.
+#define MM1_H5_STRINGS_LIMIT (16u << 20)
+
 static inline char *mm1_h5_read_strings(hid_t object, const char *name, int *count) {
     *count = 0;
     if (H5Aexists(object, name) <= 0) return NULL;
@@ -45,6 +48,7 @@ static inline char *mm1_h5_read_strings(hid_t object, const char *name, int *cou
     hid_t type = H5Aget_type(attribute), space = H5Aget_space(attribute);
     hssize_t n = H5Sget_simple_extent_npoints(space);
     char *out = NULL;
+    int too_large = 0;
     if (H5Tget_class(type) != H5T_STRING || n <= 0 || n > (1 << 20)) {
         out = (char *)calloc(1, 1);
     } else if (H5Tis_variable_str(type) > 0) {
@@ -55,22 +59,24 @@ static inline char *mm1_h5_read_strings(hid_t object, const char *name, int *cou
         if (items && H5Aread(attribute, memory, items) >= 0) {
             size_t total = 1;
             for (hssize_t i = 0; i < n; i++) total += (items[i] ? strlen(items[i]) : 0) + 1;
-            out = (char *)calloc(total, 1);
+            too_large = total > MM1_H5_STRINGS_LIMIT;
+            out = too_large ? NULL : (char *)calloc(total, 1);
             size_t at = 0;
             for (hssize_t i = 0; i < n && out; i++) {
                 size_t len = items[i] ? strlen(items[i]) : 0;
                 if (len) memcpy(out + at, items[i], len);
                 at += len + 1;
             }
-            *count = (int)n;
+            *count = too_large ? 0 : (int)n;
             H5Dvlen_reclaim(memory, space, H5P_DEFAULT, items);
         }
         H5Tclose(memory);
         free(items);
     } else {
         size_t size = H5Tget_size(type);
-        char *raw = (char *)calloc((size_t)n, size);
-        if (raw && size > 0 && size < (1 << 16) && H5Aread(attribute, type, raw) >= 0) {
+        too_large = size >= (1 << 16) || (size_t)n * (size + 1) > MM1_H5_STRINGS_LIMIT;
+        char *raw = too_large || size == 0 ? NULL : (char *)calloc((size_t)n, size);
+        if (raw && H5Aread(attribute, type, raw) >= 0) {
             out = (char *)calloc((size_t)n * (size + 1) + 1, 1);
             size_t at = 0;
             for (hssize_t i = 0; i < n && out; i++) {
@@ -86,6 +92,7 @@ static inline char *mm1_h5_read_strings(hid_t object, const char *name, int *cou
     H5Sclose(space);
     H5Tclose(type);
     H5Aclose(attribute);
+    if (too_large) { free(out); *count = 0; return NULL; }
     return out ? out : (char *)calloc(1, 1);
 }
 #endif
