@@ -17,19 +17,34 @@ static inline void mm1_h5_silence(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 /// One link found while walking a file: its path and kind (0 hard, 1 soft, 2 external or user-defined).
 typedef void (*mm1_h5_link_fn)(const char *path, int kind, void *context);
 
-typedef struct { mm1_h5_link_fn emit; void *context; } mm1_h5_visit_state;
+typedef struct { mm1_h5_link_fn emit; void *context; size_t count, bytes; } mm1_h5_visit_state;
+
+/// Bounds of a walk (a damaged file made libhdf5 report gigabytes of link paths): one path, all paths, links.
+#define MM1_H5_PATH_LIMIT (64u << 10)
+#define MM1_H5_PATHS_LIMIT (64u << 20)
+#define MM1_H5_LINKS_LIMIT (1u << 20)
+/// What ``mm1_h5_visit`` returns when it stopped at a bound.
+#define MM1_H5_VISIT_LONG_PATH 2
+#define MM1_H5_VISIT_TOO_MANY 3
 
 static herr_t mm1_h5_visit_one(hid_t group, const char *name, const H5L_info_t *info, void *data) {
     (void)group;
     mm1_h5_visit_state *state = (mm1_h5_visit_state *)data;
+    size_t length = strnlen(name, MM1_H5_PATH_LIMIT + 1);
+    if (length > MM1_H5_PATH_LIMIT) return MM1_H5_VISIT_LONG_PATH;
+    state->count += 1;
+    state->bytes += length + 1;
+    if (state->count > MM1_H5_LINKS_LIMIT || state->bytes > MM1_H5_PATHS_LIMIT) return MM1_H5_VISIT_TOO_MANY;
     int kind = info->type == H5L_TYPE_HARD ? 0 : (info->type == H5L_TYPE_SOFT ? 1 : 2);
     state->emit(name, kind, state->context);
     return 0;
 }
 
 /// Walks every link under the root of `file` in name order, without following soft or external links.
+/// Returns a negative value when libhdf5 fails, MM1_H5_VISIT_LONG_PATH or MM1_H5_VISIT_TOO_MANY when the
+/// walk stopped at a bound, 0 when done.
 static inline int mm1_h5_visit(hid_t file, mm1_h5_link_fn emit, void *context) {
-    mm1_h5_visit_state state = { emit, context };
+    mm1_h5_visit_state state = { emit, context, 0, 0 };
     return (int)H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, mm1_h5_visit_one, &state);
 }
 

@@ -213,6 +213,10 @@ public enum HDF5Input {
             Unmanaged<Links>.fromOpaque(context!).takeUnretainedValue().list.append((String(cString: name!), kind))
         }, Unmanaged.passUnretained(links).toOpaque())
         guard visited >= 0 else { throw fail(.truncated("its groups cannot be walked")) }
+        guard visited != MM1_H5_VISIT_LONG_PATH else { throw fail(.truncated("a link path is longer than \(MM1_H5_PATH_LIMIT) bytes")) }
+        guard visited != MM1_H5_VISIT_TOO_MANY else {
+            throw fail(.truncated("more than \(MM1_H5_LINKS_LIMIT) links or \(MM1_H5_PATHS_LIMIT) bytes of link paths"))
+        }
 
         var warnings: [String] = []
         var datasets: [Dataset] = []
