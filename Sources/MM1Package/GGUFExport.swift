@@ -38,14 +38,16 @@ public enum GGUFExport {
     /// The ggml block type whose blocks are exactly a quantized parameter's codes and scales: groups of 32
     /// with f16 scales, int8 symmetric → Q8_0, int4 symmetric → Q4_0, int4 nonlinear → IQ4_NL.
     public static func ggmlType(of format: QuantizedFormat, scales: DType) -> GGMLType? {
-        guard format.groupSize == 32, scales == .f16 else { return nil }
-        switch (format.bits, format.mode) {
-        case (.int8, .symmetric): return .q8_0
-        case (.int4, .symmetric): return .q4_0
-        case (.int4, .nonlinear): return .iq4_nl
-        default: return nil
-        }
+        guard scales == .f16 else { return nil }
+        return blockFormats.first { $0.format == format }?.type
     }
+
+    /// Each ggml block type mm1conv writes and the quantized format whose codes and f16 scales are its blocks.
+    static let blockFormats: [(type: GGMLType, format: QuantizedFormat)] = [
+        (.q8_0, QuantizedFormat(bits: .int8, mode: .symmetric, groupSize: 32)),
+        (.q4_0, QuantizedFormat(bits: .int4, mode: .symmetric, groupSize: 32)),
+        (.iq4_nl, QuantizedFormat(bits: .int4, mode: .nonlinear, groupSize: 32)),
+    ]
 
     /// The type a package exports to by default: when most of its quantized decoder weights are int4,
     /// IQ4_NL if most of those are nonlinear, else Q4_0; Q8_0 when int8; F16 for an unquantized package.
@@ -235,20 +237,18 @@ public enum GGUFExport {
 
     /// `values` stored as `tensor.type` (F32 copied, F16 converted, Q8_0/Q4_0/IQ4_NL quantized), handed to `body`.
     static func encode(_ values: [Float], as tensor: GGUFWriter.Tensor, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        if tensor.type == .iq4_nl {
-            // Nonlinear int4 in groups of 32 with f16 scales: its codes and scales are the IQ4_NL blocks.
+        if let format = blockFormats.first(where: { $0.type == tensor.type })?.format {
+            // Block types are quantized as the package formats they equal (the symmetric path is ggml's
+            // Q8_0/Q4_0 arithmetic), then laid out as blocks.
             let cols = Int(tensor.dimensions[0])
-            let q = try GroupQuantizer(format: QuantizedFormat(bits: .int4, mode: .nonlinear, groupSize: 32), scaleDType: .f16)
-                .quantize(tensor.name, values, shape: [values.count / cols, cols])
-            try ggmlBlocks(q, as: .iq4_nl)!.withUnsafeBytes(body)
+            let q = try GroupQuantizer(format: format, scaleDType: .f16).quantize(tensor.name, values, shape: [values.count / cols, cols])
+            try ggmlBlocks(q, as: tensor.type)!.withUnsafeBytes(body)
             return
         }
         var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
         values.withUnsafeBufferPointer { x in
             bytes.withUnsafeMutableBytes { out in
                 switch tensor.type.id {
-                case GGMLType.q8_0.id: GGUFQuantizer.quantizeQ8_0(x, into: out)
-                case GGMLType.q4_0.id: GGUFQuantizer.quantizeQ4_0(x, into: out)
                 case GGMLType.f16.id: try! DTypeConversion.fromFloat32(x, to: .f16, into: out)  // sizes match by construction
                 default: out.copyMemory(from: UnsafeRawBufferPointer(x))
                 }

@@ -53,7 +53,7 @@ public enum HDF5Input {
         try process.run()
         errors.start()
         out.start()
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+        let size = fileBytes(path)
         let limit = timeLimit(fileBytes: size)
         if finished.wait(timeout: .now() + .seconds(limit)) == .timedOut {
             kill(process.processIdentifier, SIGKILL)
@@ -71,6 +71,11 @@ public enum HDF5Input {
             throw FormatError(.hdf5(.readerCrashed("exit status \(process.terminationStatus): \(String(decoding: stderrData.prefix(300), as: UTF8.self))")), file: path)
         }
         return String(decoding: stdoutData, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// The size of the file at `path` (0 when it cannot be read; opening it reports why).
+    static func fileBytes(_ path: String) -> UInt64 {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
     }
 
     /// Seconds the worker may take on a file of `fileBytes`: a base of 120 s (the environment variable
@@ -198,7 +203,7 @@ public enum HDF5Input {
     /// first with no tensor (while libhdf5 reads the metadata), then with the largest tensor declared.
     public static func convertInProcess(_ path: String, to output: String, limitingMemory: Bool = false) throws -> [String] {
         mm1_h5_silence()
-        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+        let fileBytes = Self.fileBytes(path)
         if limitingMemory { limitAddressSpace(to: addressSpace(fileBytes: fileBytes, largestTensor: 0)) }
         func fail(_ v: HDF5Violation, _ dataset: String? = nil) -> FormatError { FormatError(.hdf5(v), file: path, tensor: dataset) }
         let file = H5Fopen(path, mm1_h5f_acc_rdonly(), mm1_h5p_default())
@@ -409,8 +414,9 @@ public enum HDF5Input {
         // most 1032:1; without it the stored bytes are at least the data's.
         let stored = H5Dget_storage_size(dataset)
         let compressed = filters.contains(H5Z_FILTER_DEFLATE)
-        let backed = compressed ? stored.multipliedReportingOverflow(by: 1032).partialValue : stored
-        guard stored <= fileSize, bytes <= backed || (compressed && stored > UInt64.max / 1032) else {
+        let expanded = stored.multipliedReportingOverflow(by: 1032)
+        let backed = compressed ? (expanded.overflow ? .max : expanded.partialValue) : stored
+        guard stored <= fileSize, bytes <= backed else {
             throw HDF5Violation.unbackedData(declared: bytes, stored: stored)
         }
         let name = path.split(separator: "/").joined(separator: ".")
