@@ -75,4 +75,22 @@ public enum DType: String, Sendable, Hashable, CaseIterable, Codable, CustomStri
     }
 
     private static let byName: [String: DType] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
+    /// ``init(safetensorsName:)`` on the name's UTF-8 bytes, without making a string: every name is at
+    /// most 16 bytes, so it is compared as two words.
+    public init?(safetensorsNameBytes bytes: UnsafeRawBufferPointer) {
+        guard bytes.count <= 16, case let key = Self.pack(bytes), let dtype = Self.packedNames.first(where: { $0.name == key })?.dtype else { return nil }
+        self = dtype
+    }
+
+    private static func pack(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64, Int) {
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(16))) }
+        return (words.0, words.1, bytes.count)
+    }
+
+    private static let packedNames: [(name: (UInt64, UInt64, Int), dtype: DType)] = allCases.map { dtype in
+        var name = dtype.rawValue
+        return (name.withUTF8 { pack(UnsafeRawBufferPointer($0)) }, dtype)
+    }
 }

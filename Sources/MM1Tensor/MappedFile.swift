@@ -45,7 +45,9 @@ public final class MappedFile: @unchecked Sendable {
     /// - Throws: ``FileSystemError`` when the file cannot be opened, is not a regular file, or cannot be mapped.
     public init(path: String) throws(FileSystemError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO given as a file would otherwise block until a writer comes; it is then
+        // refused as not regular. (For regular files the flag changes nothing.)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
         defer { close(fd) }
         var st = stat()

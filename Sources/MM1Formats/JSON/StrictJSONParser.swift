@@ -109,8 +109,9 @@ public struct JSONReader {
     let limits: StrictJSONParser
     var position = 0
     var values = 0
-    /// Keys of the objects being parsed, outermost first (for duplicate-key errors).
-    var keyPath: [String] = []
+    /// Where the keys of the objects being parsed start (their opening quote), outermost first; `-1`
+    /// before an object's first key. Positions, not strings: a key becomes a `String` only in an error.
+    var keyPath: [Int] = []
     /// For each object opened with `openObject`, whether its first member is still to come.
     private var openFirst: [Bool] = []
 
@@ -153,71 +154,117 @@ public struct JSONReader {
         guard keyPath.count + 1 <= limits.maxDepth else { throw fail(.nestingTooDeep(limit: limits.maxDepth)) }
         position += 1
         openFirst.append(true)
-        keyPath.append("")
+        keyPath.append(-1)
     }
 
     /// The next key of the innermost object opened with ``openObject()``, positioned at its value;
     /// `nil` when the object ends (and is left).
     public mutating func nextKey() throws(JSONError) -> String? {
+        guard let key = try nextRawKey() else { return nil }
+        return try string(key)
+    }
+
+    /// A key's place in the text, read without building a `String` (compare it with
+    /// ``key(_:is:)``; make it a string with ``string(_:)``).
+    public struct Key: Sendable {
+        /// The opening quote.
+        let quote: Int
+        /// The characters between the quotes, still escaped.
+        let text: Range<Int>
+        let hasEscape: Bool
+    }
+
+    /// ``nextKey()`` without the `String`: what a reader that knows the field names it expects uses.
+    public mutating func nextRawKey() throws(JSONError) -> Key? {
         skipWhitespace()
         guard let b = current else { throw fail(.unexpectedEnd) }
         if openFirst[openFirst.count - 1] {
             openFirst[openFirst.count - 1] = false
-            if b == UInt8(ascii: "}") { return close() }
+            if b == UInt8(ascii: "}") { close(); return nil }
         } else {
             position += 1
-            if b == UInt8(ascii: "}") { position -= 1; return close() }
+            if b == UInt8(ascii: "}") { position -= 1; close(); return nil }
             guard b == UInt8(ascii: ",") else { position -= 1; throw fail(.unexpectedByte(b)) }
             skipWhitespace()
         }
         guard let q = current else { throw fail(.unexpectedEnd) }
         guard q == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(q)) }
-        let key = try parseString()
+        let key = try scanString()
         skipWhitespace()
         guard let colon = current else { throw fail(.unexpectedEnd) }
         guard colon == UInt8(ascii: ":") else { throw fail(.unexpectedByte(colon)) }
         position += 1
         skipWhitespace()
-        keyPath[keyPath.count - 1] = key
+        keyPath[keyPath.count - 1] = key.quote
         return key
     }
 
-    private mutating func close() -> String? {
+    /// Whether `key` is exactly `name` (an escaped key never is: field names have no escapes).
+    public func key(_ key: Key, is name: StaticString) -> Bool {
+        guard !key.hasEscape, key.text.count == name.utf8CodeUnitCount else { return false }
+        let base = key.text.lowerBound
+        for i in 0..<key.text.count where bytes[base + i] != name.utf8Start[i] { return false }
+        return true
+    }
+
+    /// The key as a string, escapes resolved.
+    public func string(_ key: Key) throws(JSONError) -> String {
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[key.text])
+        return key.hasEscape ? try unescape(raw, base: key.text.lowerBound) : String(decoding: raw, as: UTF8.self)
+    }
+
+    /// The key that starts at `quote` (for error paths; `""` for `-1`).
+    func keyString(at quote: Int) -> String {
+        guard quote >= 0 else { return "" }
+        var copy = self
+        copy.position = quote
+        return (try? copy.parseString()) ?? ""
+    }
+
+    /// ``keyPath`` as strings.
+    var keyPathStrings: [String] { keyPath.map(keyString(at:)) }
+
+    private mutating func close() {
         position += 1
         openFirst.removeLast()
         keyPath.removeLast()
-        return nil
     }
 
     /// Reads `[n, n, …]` of plain non-negative integers that fit `Int` (a shape or a pair of
     /// offsets) without building values; returns `nil`, having consumed nothing, for anything else,
     /// so that the caller reads the value whole and reports it precisely.
     public mutating func readIntegerArray(maxCount: Int) -> [Int]? {
+        var result: [Int] = []
+        return readIntegerArray(maxCount: maxCount, into: &result) ? result : nil
+    }
+
+    /// ``readIntegerArray(maxCount:)`` into `result` (emptied first, its storage reused): `false`, having
+    /// consumed nothing, for anything but plain integers.
+    public mutating func readIntegerArray(maxCount: Int, into result: inout [Int]) -> Bool {
         let start = position
         func digit(_ b: UInt8?) -> Bool { b.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
-        guard current == UInt8(ascii: "[") else { return nil }
+        result.removeAll(keepingCapacity: true)
+        guard current == UInt8(ascii: "[") else { return false }
         position += 1
         skipWhitespace()
-        var result: [Int] = []
-        result.reserveCapacity(4)
         if current == UInt8(ascii: "]") {
             position += 1
         } else {
             while true {
-                guard digit(current), result.count < maxCount else { position = start; return nil }
+                guard digit(current), result.count < maxCount else { position = start; return false }
                 var value = 0
                 let first = position
                 while digit(current) {
                     let (m, o1) = value.multipliedReportingOverflow(by: 10)
                     let (a, o2) = m.addingReportingOverflow(Int(bytes[position] - 0x30))
-                    guard !o1, !o2 else { position = start; return nil }
+                    guard !o1, !o2 else { position = start; return false }
                     value = a
                     position += 1
                 }
                 // A leading zero, a fraction or an exponent: leave it to the strict path.
                 if (bytes[first] == 0x30 && position - first > 1) || current == UInt8(ascii: ".") || current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
                     position = start
-                    return nil
+                    return false
                 }
                 result.append(value)
                 skipWhitespace()
@@ -226,15 +273,27 @@ public struct JSONReader {
                     skipWhitespace()
                     continue
                 }
-                guard current == UInt8(ascii: "]") else { position = start; return nil }
+                guard current == UInt8(ascii: "]") else { position = start; return false }
                 position += 1
                 break
             }
         }
-        guard values + result.count + 1 <= limits.maxValues else { position = start; return nil }
+        guard values + result.count + 1 <= limits.maxValues else { position = start; return false }
         values += result.count + 1
-        return result
+        return true
     }
+
+    /// The string value that comes next, read without building a `String` (see ``bytes(of:)`` and
+    /// ``string(_:)``); `nil`, having consumed nothing, when the next value is not a string.
+    public mutating func readRawString() throws(JSONError) -> Key? {
+        guard current == UInt8(ascii: "\"") else { return nil }
+        values += 1
+        guard values <= limits.maxValues else { throw fail(.tooManyValues(limit: limits.maxValues)) }
+        return try scanString()
+    }
+
+    /// The text of a key or string as it is in the document (escapes unresolved).
+    public func bytes(of key: Key) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[key.text]) }
 
     /// Reads the next value whole.
     public mutating func readValue() throws(JSONError) -> JSONValue {
@@ -301,14 +360,14 @@ public struct JSONReader {
             // Small objects (every tensor entry) are checked by scanning: cheaper than hashing.
             let duplicate = members.count < JSONObject.indexThreshold ? members.contains { $0.key == key } : index[key] != nil
             guard !duplicate else {
-                throw JSONError(reason: .duplicateKey(key, path: keyPath), offset: keyStart)
+                throw JSONError(reason: .duplicateKey(key, path: keyPathStrings), offset: keyStart)
             }
             skipWhitespace()
             guard let colon = current else { throw fail(.unexpectedEnd) }
             guard colon == UInt8(ascii: ":") else { throw fail(.unexpectedByte(colon)) }
             position += 1
             skipWhitespace()
-            keyPath.append(key)
+            keyPath.append(keyStart)
             let value = try parseValue(depth: depth)
             keyPath.removeLast()
             members.append((key, value))
@@ -384,6 +443,13 @@ public struct JSONReader {
     }
 
     mutating func parseString() throws(JSONError) -> String {
+        try string(scanString())
+    }
+
+    /// Moves past the string at `position` (its opening quote), checking only what can be checked
+    /// without resolving escapes (those are checked when the string is made).
+    mutating func scanString() throws(JSONError) -> Key {
+        let quote = position
         position += 1
         let start = position
         var hasEscape = false
@@ -398,10 +464,9 @@ public struct JSONReader {
             }
             position += 1
         }
-        let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
+        let key = Key(quote: quote, text: start..<position, hasEscape: hasEscape)
         position += 1
-        if !hasEscape { return String(decoding: raw, as: UTF8.self) }
-        return try unescape(raw, base: start)
+        return key
     }
 
     func unescape(_ raw: UnsafeRawBufferPointer, base: Int) throws(JSONError) -> String {

@@ -24,8 +24,10 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     public let metadata: [String: String]
     /// Non-fatal findings (e.g. `total_size` disagreeing with the shards).
     public let warnings: [String]
+    /// Every tensor of every shard, sorted by name (``TensorInfo/nameOrder(_:_:)``).
     public let tensors: [TensorInfo]
-    private let location: [String: Int]
+    /// For each of ``tensors``, the position of its shard in ``shards``.
+    private let shardOfTensor: [Int]
 
     /// Opens a file, an index or a folder (see the type's rules).
     /// - Throws: ``FileSystemError`` or ``FormatError``.
@@ -35,38 +37,41 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             throw FileSystemError(path: path, operation: "open", code: ENOENT)
         }
         let shardPaths: [String]
-        var indexMetadata: [String: String] = [:]
-        var warnings: [String] = []
-        var expected: [String: Int]?  // tensor → position of its shard in shardPaths, from the index
+        var index: Index?
+        var early: [String: Result<SafetensorsFile, any Error>] = [:]  // shards opened while the index was read
         if isDirectory.boolValue {
             let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
             let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
             if indexes.count > 1 { throw FormatError(.index(.ambiguousIndex(indexes)), file: path) }
-            if let index = indexes.first {
-                let parsed = try Self.readIndex((path as NSString).appendingPathComponent(index), limits: limits)
-                (shardPaths, indexMetadata, expected) = (parsed.shardPaths, parsed.metadata, parsed.shardOf)
-                self.indexPath = (path as NSString).appendingPathComponent(index)
+            if let name = indexes.first {
+                // Files named as Hugging Face names shards are opened while the index is read (on the
+                // other cores); the index then decides which of them count.
+                let guesses = names.filter { $0.hasSuffix(".safetensors") && $0.contains("-of-") }
+                    .map { (path as NSString).appendingPathComponent($0) }
+                (index, early) = try Self.readIndex((path as NSString).appendingPathComponent(name), limits: limits, openingMeanwhile: guesses)
+                shardPaths = index!.shardPaths
             } else {
                 shardPaths = names.filter { $0.hasSuffix(".safetensors") }.map { (path as NSString).appendingPathComponent($0) }
                 guard !shardPaths.isEmpty else { throw FormatError(.index(.noCheckpointFound), file: path) }
-                self.indexPath = nil
             }
         } else if path.hasSuffix(".json") {
-            let parsed = try Self.readIndex(path, limits: limits)
-            (shardPaths, indexMetadata, expected) = (parsed.shardPaths, parsed.metadata, parsed.shardOf)
-            self.indexPath = path
+            index = try Self.readIndex(path, limits: limits)
+            shardPaths = index!.shardPaths
         } else {
             shardPaths = [path]
-            self.indexPath = nil
         }
+        self.indexPath = index?.path
 
         // Open every shard that exists; note the missing ones to report with the rest.
         var mismatch = IndexMismatch()
         var opened: [SafetensorsFile?] = []
-        for (shardPath, result) in zip(shardPaths, Self.open(shardPaths, limits: limits)) {
+        let late = shardPaths.filter { early[$0] == nil }
+        let opening = Dictionary(uniqueKeysWithValues: zip(late, Self.open(late, limits: limits))).merging(early) { a, _ in a }
+        for shardPath in shardPaths {
+            let result = opening[shardPath]!
             switch result {
             case .success(let file): opened.append(file)
-            case .failure(let error as FileSystemError) where error.isMissingFile && indexPath != nil:
+            case .failure(let error as FileSystemError) where error.isMissingFile && index != nil:
                 mismatch.missingShards.append((shardPath as NSString).lastPathComponent)
                 opened.append(nil)
             case .failure(let error): throw error
@@ -74,74 +79,110 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         }
         let shardNames = shardPaths.map { ($0 as NSString).lastPathComponent }
 
-        var location: [String: Int]  // tensor → position in `opened`
-        if let expected {
-            // The index decides which tensors exist; check each against its shard, count what each
-            // shard holds, and look for unlisted tensors only in shards whose counts disagree.
-            var found = [Int](repeating: 0, count: opened.count)
-            for (tensor, p) in expected {
-                guard let shard = opened[p] else { continue }  // reported as a missing shard
-                if shard.info(named: tensor) != nil {
-                    found[p] += 1
-                } else {
-                    mismatch.listedButAbsent.append(.init(tensor: tensor, shard: shardNames[p]))
+        // Every tensor in name order; equal names are neighbours, the lower shard first.
+        let merged = Self.mergedByName(opened)
+        func tensorName(_ t: Named) -> String { opened[t.shard]!.tensors[t.i].name }
+        if let index {
+            // The index decides which tensors exist: both lists are sorted by name, so one walk over
+            // the two finds every disagreement.
+            var j = 0
+            for e in index.entries {
+                func compareNext() -> Int {
+                    let t = merged[j]
+                    if let x = index.nameBytes(e), let y = t.name { return TensorInfo.compareNames(x, y) }
+                    return TensorInfo.nameOrder(index.name(of: e), tensorName(t)) ? -1 : index.name(of: e) == tensorName(t) ? 0 : 1
+                }
+                while j < merged.count, compareNext() > 0 {
+                    mismatch.presentButUnlisted.append(.init(tensor: tensorName(merged[j]), shard: shardNames[merged[j].shard]))
+                    j += 1
+                }
+                var listed = false
+                while j < merged.count, compareNext() == 0 {
+                    if merged[j].shard == e.shard {
+                        listed = true
+                    } else {
+                        mismatch.presentButUnlisted.append(.init(tensor: tensorName(merged[j]), shard: shardNames[merged[j].shard]))
+                    }
+                    j += 1
+                }
+                if !listed, opened[e.shard] != nil {  // a missing shard is reported as such
+                    mismatch.listedButAbsent.append(.init(tensor: index.name(of: e), shard: shardNames[e.shard]))
                 }
             }
-            for (p, shard) in opened.enumerated() {
-                guard let shard, found[p] != shard.tensors.count else { continue }
-                for info in shard.tensors where expected[info.name] != p {
-                    mismatch.presentButUnlisted.append(.init(tensor: info.name, shard: shardNames[p]))
-                }
+            for t in merged[j...] {
+                mismatch.presentButUnlisted.append(.init(tensor: tensorName(t), shard: shardNames[t.shard]))
             }
             mismatch.listedButAbsent.sort()
             mismatch.presentButUnlisted.sort()
-            guard mismatch.isEmpty else { throw FormatError(.index(.mismatch(mismatch)), file: indexPath ?? path) }
-            location = expected
-        } else {
-            location = [:]
-            for (p, shard) in opened.enumerated() {
-                for info in shard!.tensors {
-                    if let other = location.updateValue(p, forKey: info.name) {
-                        throw FormatError(.index(.tensorInSeveralFiles(files: [shardNames[other], shardNames[p]])), file: path, tensor: info.name)
-                    }
-                }
-            }
+            guard mismatch.isEmpty else { throw FormatError(.index(.mismatch(mismatch)), file: index.path) }
+        } else if let k = merged.indices.dropFirst().first(where: { !Self.less(merged[$0 - 1], merged[$0], opened) }) {
+            throw FormatError(.index(.tensorInSeveralFiles(files: [shardNames[merged[k - 1].shard], shardNames[merged[k].shard]])),
+                              file: path, tensor: tensorName(merged[k]))
         }
         let shards = opened.map { $0! }
-        let all = shards.flatMap(\.tensors)
-        if indexPath != nil {
-            let total = all.reduce(0) { $0 + $1.byteCount }
-            if let declared = indexMetadata["total_size"], Int(declared) != total {
+        var warnings: [String] = []
+        if let index {
+            let total = shards.reduce(0) { n, shard in shard.tensors.reduce(n) { $0 + $1.byteCount } }
+            if let declared = index.metadata["total_size"], Int(declared) != total {
                 warnings.append("index metadata.total_size is \(declared) but the shards hold \(total) bytes of tensor data")
             }
         }
 
         self.shards = shards
-        self.tensors = shards.count == 1 ? all : all.indices.sorted { all[$0].name < all[$1].name }.map { all[$0] }
-        self.location = location
-        self.metadata = indexPath == nil && shards.count == 1 ? shards[0].metadata : indexMetadata
+        self.tensors = merged.map { shards[$0.shard].tensors[$0.i] }
+        self.shardOfTensor = merged.map(\.shard)
+        self.metadata = index == nil && shards.count == 1 ? shards[0].metadata : index?.metadata ?? [:]
         self.warnings = warnings + shards.flatMap { s in s.header.warnings.map { "\(s.path): \($0)" } }
     }
 
     public var sourceDescription: String { indexPath ?? shards.map(\.path).joined(separator: ", ") }
 
     public func info(named name: String) -> TensorInfo? {
-        location[name].flatMap { shards[$0].info(named: name) }
+        tensors.sortedPosition(of: name).map { tensors[$0] }
     }
 
     public func view(named name: String) throws(TensorLookupError) -> TensorView {
-        guard let i = location[name] else { throw TensorLookupError(name: name, source: sourceDescription) }
-        return try shards[i].view(named: name)
+        guard let i = tensors.sortedPosition(of: name) else { throw TensorLookupError(name: name, source: sourceDescription) }
+        return shards[shardOfTensor[i]].view(of: tensors[i])
     }
 
     /// The shard holding `name`.
-    public func shard(holding name: String) -> SafetensorsFile? { location[name].map { shards[$0] } }
+    public func shard(holding name: String) -> SafetensorsFile? { tensors.sortedPosition(of: name).map { shards[shardOfTensor[$0]] } }
+
+    /// ``readIndex(_:limits:)``, and meanwhile, on the other cores, opens the regular files of
+    /// `guesses` (symbolic links are left for after the index's checks), keyed by path.
+    static func readIndex(
+        _ path: String, limits: ReadLimits, openingMeanwhile guesses: [String]
+    ) throws -> (Index, [String: Result<SafetensorsFile, any Error>]) {
+        let regular = guesses.filter { guess in
+            var st = stat()
+            return lstat(guess, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+        }
+        guard !regular.isEmpty, ProcessorCount.active > 1 else { return (try readIndex(path, limits: limits), [:]) }
+        let slots = UnsafeMutableBufferPointer<Result<SafetensorsFile, any Error>?>.allocate(capacity: regular.count)
+        slots.initialize(repeating: nil)
+        defer {
+            _ = slots.deinitialize()
+            slots.deallocate()
+        }
+        nonisolated(unsafe) let shared = slots
+        nonisolated(unsafe) var index: Result<Index, any Error>?
+        DispatchQueue.concurrentPerform(iterations: regular.count + 1) { i in  // each iteration writes its own slot
+            if i == 0 {
+                index = Result { try readIndex(path, limits: limits) }
+            } else {
+                shared[i - 1] = Result { try SafetensorsFile(path: regular[i - 1], limits: limits) }
+            }
+        }
+        return (try index!.get(), Dictionary(uniqueKeysWithValues: zip(regular, slots.map { $0! })))
+    }
 
     /// Opens every shard, in parallel across the machine's cores; results stay in `paths` order so
     /// that the first failure reported is the same as in a serial run.
     static func open(_ paths: [String], limits: ReadLimits) -> [Result<SafetensorsFile, any Error>] {
-        // Headers are small: threads only pay when there are many shards to open.
-        guard paths.count >= 16, ProcessorCount.active > 1 else {
+        // Parsing a shard's header (hundreds of entries) takes tens of microseconds or more: a second
+        // thread pays from two shards on.
+        guard paths.count >= 2, ProcessorCount.active > 1 else {
             return paths.map { path in Result { try SafetensorsFile(path: path, limits: limits) } }
         }
         let slots = UnsafeMutableBufferPointer<Result<SafetensorsFile, any Error>?>.allocate(capacity: paths.count)
@@ -158,14 +199,74 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         return slots.map { $0! }
     }
 
-    /// Reads an index: its shard paths (sorted, unique), its metadata, and its weight map.
-    /// What an index says: shard paths sorted by name, its metadata, and each tensor's shard as a
-    /// position in that sorted list (shard names are interned while parsing, so each tensor costs one
-    /// hash of its name and one of its shard's).
+    /// A tensor of a shard: the shard's position, the tensor's in the shard's list, and its name's
+    /// bytes in the mapped header (`nil` when written with escapes).
+    typealias Named = (shard: Int, i: Int, name: UnsafeRawBufferPointer?)
+
+    /// Whether `t`'s name comes before `u`'s: compared as bytes in the headers when both can be.
+    static func less(_ t: Named, _ u: Named, _ shards: [SafetensorsFile?]) -> Bool {
+        if let x = t.name, let y = u.name { return TensorInfo.compareNames(x, y) < 0 }
+        return TensorInfo.nameOrder(shards[t.shard]!.tensors[t.i].name, shards[u.shard]!.tensors[u.i].name)
+    }
+
+    /// The tensors of every opened shard, sorted by name: the shards' own sorted lists merged two at a
+    /// time, the lower shard first among equal names.
+    static func mergedByName(_ shards: [SafetensorsFile?]) -> [Named] {
+        var lists = shards.enumerated().map { p, shard -> [Named] in
+            guard let shard else { return [] }
+            return shard.tensors.indices.map { (shard: p, i: $0, name: shard.nameBytes($0)) }
+        }
+        while lists.count > 1 {
+            lists = stride(from: 0, to: lists.count, by: 2).map { k in
+                guard k + 1 < lists.count else { return lists[k] }
+                let a = lists[k], b = lists[k + 1]
+                var merged: [Named] = []
+                merged.reserveCapacity(a.count + b.count)
+                var i = 0, j = 0
+                while i < a.count, j < b.count {
+                    if less(b[j], a[i], shards) {
+                        merged.append(b[j])
+                        j += 1
+                    } else {
+                        merged.append(a[i])
+                        i += 1
+                    }
+                }
+                merged.append(contentsOf: a[i...])
+                merged.append(contentsOf: b[j...])
+                return merged
+            }
+        }
+        return lists.first ?? []
+    }
+
+    /// What an index says: shard paths sorted by name, its metadata, and its weight map sorted by
+    /// tensor name, each tensor's shard a position in that sorted list. Tensor names stay where they
+    /// are in the index's text (made strings only for messages).
     struct Index {
+        struct Entry {
+            /// The name in the index's text, escapes unresolved.
+            let text: Range<Int>
+            /// The name's position in `unescaped` when it has escapes, else `-1`.
+            let unescaped: Int
+            let shard: Int
+        }
+        let path: String
+        let file: MappedFile
         var shardPaths: [String]
         var metadata: [String: String]
-        var shardOf: [String: Int]
+        var entries: [Entry]
+        /// The names written with escapes, resolved.
+        var unescaped: [String]
+
+        /// The name's bytes in the index's text, valid while `file` lives; `nil` when written with escapes.
+        func nameBytes(_ e: Entry) -> UnsafeRawBufferPointer? {
+            e.unescaped < 0 ? UnsafeRawBufferPointer(rebasing: file.bytes[e.text]) : nil
+        }
+
+        func name(of e: Entry) -> String {
+            e.unescaped >= 0 ? unescaped[e.unescaped] : String(decoding: file.bytes[e.text], as: UTF8.self)
+        }
     }
 
     static func readIndex(_ path: String, limits: ReadLimits) throws -> Index {
@@ -174,7 +275,8 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         guard file.size <= limits.maxIndexBytes else { throw fail(.indexTooLarge(size: file.size, limit: limits.maxIndexBytes)) }
         // Read with the pull reader: weight_map entries are strings, so no tree of values is built.
         var metadata: [String: String] = [:]
-        var weightMap: [String: Int] = [:]  // tensor → shard id in order of first appearance
+        var entries: [Index.Entry] = []  // shard ids in order of first appearance
+        var unescaped: [String] = []
         var shardIDs: [String: Int] = [:]
         var sawWeightMap = false
         let outcome: Result<Void, any Error> = withExtendedLifetime(file) {
@@ -192,24 +294,34 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
                         guard reader.nextByte == UInt8(ascii: "{") else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
                         sawWeightMap = true
                         try reader.openObject()
-                        weightMap.reserveCapacity(file.size / 64)
-                        while let tensor = try reader.nextKey() {
-                            let value = try reader.readValue()
-                            guard case .string(let shard) = value else {
-                                throw FormatError(.index(.invalidIndex("weight_map value must be a string, found \(value.kind)")), file: path, tensor: tensor)
+                        entries.reserveCapacity(file.size / 64)
+                        // Entries of one shard usually follow each other: a shard name equal to the
+                        // previous one, byte for byte, is not made into a string and looked up again.
+                        var previous: (text: UnsafeRawBufferPointer, id: Int)?
+                        while let tensor = try reader.nextRawKey() {
+                            if tensor.hasEscape { unescaped.append(try reader.string(tensor)) }
+                            guard let raw = try reader.readRawString() else {
+                                let kind = try reader.readValue().kind
+                                throw FormatError(.index(.invalidIndex("weight_map value must be a string, found \(kind)")), file: path,
+                                                  tensor: try reader.string(tensor))
                             }
+                            let text = reader.bytes(of: raw)
                             let id: Int
-                            if let known = shardIDs[shard] {
+                            if let previous, previous.text.count == text.count,
+                               memcmp(previous.text.baseAddress!, text.baseAddress!, text.count) == 0 {
+                                id = previous.id
+                            } else if case let shard = try reader.string(raw), let known = shardIDs[shard] {
                                 id = known
+                                previous = (text, id)
                             } else {
+                                let shard = try reader.string(raw)
                                 guard Self.isSafeShardName(shard) else { throw fail(.unsafeShardPath(shard)) }
                                 guard shard.hasSuffix(".safetensors") else { throw fail(.unexpectedShardFormat(shard)) }
                                 id = shardIDs.count
                                 shardIDs[shard] = id
+                                previous = (text, id)
                             }
-                            guard weightMap.updateValue(id, forKey: tensor) == nil else {
-                                throw fail(.invalidIndex("duplicate key \"\(tensor)\" in weight_map"))
-                            }
+                            entries.append(.init(text: tensor.text, unescaped: tensor.hasEscape ? unescaped.count - 1 : -1, shard: id))
                         }
                     case "metadata":
                         if case .object(let m) = try reader.readValue() {
@@ -235,7 +347,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         case .failure(let error): throw error
         }
         guard sawWeightMap else { throw fail(.invalidIndex("\"weight_map\" must be an object")) }
-        guard !weightMap.isEmpty else { throw fail(.invalidIndex("\"weight_map\" is empty")) }
+        guard !entries.isEmpty else { throw fail(.invalidIndex("\"weight_map\" is empty")) }
         let folder = (path as NSString).deletingLastPathComponent
         let names = shardIDs.keys.sorted()
         var position = [Int](repeating: 0, count: names.count)
@@ -249,8 +361,26 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
                 }
             }
         }
-        // Ids become positions in the sorted list (mapValues keeps the table: nothing is rehashed).
-        return Index(shardPaths: shardPaths, metadata: metadata, shardOf: weightMap.mapValues { position[$0] })
+        let index = Index(path: path, file: file, shardPaths: shardPaths, metadata: metadata,
+                          entries: entries.map { .init(text: $0.text, unescaped: $0.unescaped, shard: position[$0.shard]) }, unescaped: unescaped)
+        // Sorted by name (transformers writes indexes sorted, so this is usually one check); a name
+        // listed twice is then next to itself.
+        let text = file.bytes
+        func compare(_ a: Index.Entry, _ b: Index.Entry) -> Int {
+            if a.unescaped < 0, b.unescaped < 0 {
+                return TensorInfo.compareNames(UnsafeRawBufferPointer(rebasing: text[a.text]), UnsafeRawBufferPointer(rebasing: text[b.text]))
+            }
+            let x = index.name(of: a), y = index.name(of: b)
+            return x == y ? 0 : TensorInfo.nameOrder(x, y) ? -1 : 1
+        }
+        var sorted = index.entries
+        if !sorted.indices.dropFirst().allSatisfy({ compare(sorted[$0 - 1], sorted[$0]) < 0 }) {
+            sorted.sort { compare($0, $1) < 0 }
+            if let k = sorted.indices.dropFirst().first(where: { compare(sorted[$0 - 1], sorted[$0]) == 0 }) {
+                throw fail(.invalidIndex("duplicate key \"\(index.name(of: sorted[k]))\" in weight_map"))
+            }
+        }
+        return Index(path: path, file: file, shardPaths: shardPaths, metadata: metadata, entries: sorted, unescaped: unescaped)
     }
 
     /// A shard name must be a plain file name in the checkpoint's folder, as every Hugging Face and

@@ -28,8 +28,19 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
 
     public func info(named name: String) -> TensorInfo? { header.info(named: name) }
 
+    /// The UTF-8 bytes of the name of `tensors[i]` in the mapped header, valid while the file lives;
+    /// `nil` when the name is written with escapes (then only ``tensors`` has it).
+    func nameBytes(_ i: Int) -> UnsafeRawBufferPointer? {
+        header.nameText[i].map { UnsafeRawBufferPointer(rebasing: mapping.bytes[$0]) }
+    }
+
     public func view(named name: String) throws(TensorLookupError) -> TensorView {
         guard let info = info(named: name) else { throw TensorLookupError(name: name, source: path) }
+        return view(of: info)
+    }
+
+    /// The view of one of ``tensors``.
+    func view(of info: TensorInfo) -> TensorView {
         let start = header.dataOffset + info.byteRange.lowerBound
         let bytes = UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<(start + info.byteCount)])
         return TensorView(info: info, bytes: bytes, owner: mapping)

@@ -7,21 +7,24 @@ import MM1Tensor
 public struct SafetensorsHeader: Sendable {
     /// `__metadata__`, string to string.
     public let metadata: [String: String]
-    /// Every tensor, sorted by name; `byteRange` is relative to ``dataOffset``.
+    /// Every tensor, sorted by name (``TensorInfo/nameOrder(_:_:)``); `byteRange` is relative to ``dataOffset``.
     public let tensors: [TensorInfo]
     /// Where the data buffer starts: 8 + the header length.
     public let dataOffset: Int
     /// Things the format allows but its schema does not, e.g. unknown fields in an entry.
     public let warnings: [String]
-    /// The tensors in header order, and each name's position there (`-1` for `__metadata__`).
-    private let inFileOrder: [TensorInfo]
-    private let positions: [String: Int]
+    /// For each of ``tensors``, where its name is in the file when it has no escapes (those bytes are
+    /// then the name's UTF-8): names are compared there without touching a `String`.
+    let nameText: [Range<Int>?]
 
     /// The tensor called `name`, or `nil`.
-    public func info(named name: String) -> TensorInfo? {
-        guard let i = positions[name], i >= 0 else { return nil }
-        return inFileOrder[i]
-    }
+    public func info(named name: String) -> TensorInfo? { position(of: name).map { tensors[$0] } }
+
+    /// Whether the file has a tensor called `name`.
+    public func contains(_ name: String) -> Bool { position(of: name) != nil }
+
+    /// Where `name` is in ``tensors``.
+    func position(of name: String) -> Int? { tensors.sortedPosition(of: name) }
 
     /// Parses and validates the header of a whole file held in `file`.
     /// - Parameter name: the file's name for errors, as the user gave it.
@@ -41,11 +44,12 @@ public struct SafetensorsHeader: Sendable {
         var metadata: [String: String] = [:]
         var warnings: [String] = []
         var entries: [TensorInfo] = []
-        var positions: [String: Int] = [:]
+        var nameText: [Range<Int>?] = []  // each entry's name in the header, when it has no escapes
+        let json = UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)])
         do {
             try Self.readMembers(
-                UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)]), limits: limits, fail,
-                metadata: &metadata, entries: &entries, warnings: &warnings, positions: &positions)
+                json, limits: limits, fail,
+                metadata: &metadata, entries: &entries, warnings: &warnings, nameText: &nameText)
         } catch let error as FormatError {
             throw error
         } catch let error as NotAnObject {
@@ -64,30 +68,39 @@ public struct SafetensorsHeader: Sendable {
             preconditionFailure("unexpected error \(error)")
         }
 
+        // Names compared as UTF-8 bytes (code point order, as Python and Rust sort strings), straight
+        // from the header text when they have no escapes: no String is touched while sorting.
+        let named = entries.indices.map { (text: nameText[$0], entry: $0) }
+        func less(_ a: (text: Range<Int>?, entry: Int), _ b: (text: Range<Int>?, entry: Int)) -> Bool {
+            guard let x = a.text, let y = b.text else { return TensorInfo.nameOrder(entries[a.entry].name, entries[b.entry].name) }
+            return TensorInfo.compareNames(UnsafeRawBufferPointer(rebasing: json[x]), UnsafeRawBufferPointer(rebasing: json[y])) < 0
+        }
+        // Name order (usually the file's own: writers sort), where two equal names are neighbours.
+        let inOrder = named.indices.dropFirst().allSatisfy { less(named[$0 - 1], named[$0]) }
+        let sorted = inOrder ? named : named.sorted(by: less)
+        if !inOrder, let k = sorted.indices.dropFirst().first(where: { !less(sorted[$0 - 1], sorted[$0]) }) {
+            throw fail(.duplicateTensorName, entries[sorted[k].entry].name)
+        }
         // Contiguity and coverage, in offset order (ties: empty tensors first, then name).
-        // Sorted as indices: moving whole TensorInfo values (a String and an array each) costs more
-        // than the comparisons.
-        let byOffset = entries.indices.sorted { a, b in
-            let x = entries[a].byteRange, y = entries[b].byteRange
-            if x.lowerBound != y.lowerBound { return x.lowerBound < y.lowerBound }
-            if x.upperBound != y.upperBound { return x.upperBound < y.upperBound }
-            return entries[a].name < entries[b].name
-        }.map { entries[$0] }
+        var byOffset = [(begin: Int, end: Int, entry: Int)]()
+        byOffset.reserveCapacity(entries.count)
+        for i in entries.indices { byOffset.append((entries[i].byteRange.lowerBound, entries[i].byteRange.upperBound, i)) }
+        byOffset.sort { x, y in
+            x.begin != y.begin ? x.begin < y.begin : x.end != y.end ? x.end < y.end : less(named[x.entry], named[y.entry])
+        }
         var end = 0
-        for info in byOffset {
-            let start = info.byteRange.lowerBound
-            if start > end { throw fail(.dataGap(expectedStart: end, start: start), info.name) }
-            if start < end { throw fail(.dataOverlap(previousEnd: end, start: start), info.name) }
-            end = info.byteRange.upperBound
+        for (start, upper, i) in byOffset {
+            if start > end { throw fail(.dataGap(expectedStart: end, start: start), entries[i].name) }
+            if start < end { throw fail(.dataOverlap(previousEnd: end, start: start), entries[i].name) }
+            end = upper
         }
         let available = file.count - 8 - headerLength
         if end < available { throw fail(.trailingBytes(dataEnd: end, available: available)) }
         if end > available { throw fail(.dataTruncated(dataEnd: end, available: available)) }
 
         self.metadata = metadata
-        self.tensors = entries.indices.sorted { entries[$0].name < entries[$1].name }.map { entries[$0] }
-        self.inFileOrder = entries
-        self.positions = positions
+        self.tensors = sorted.map { entries[$0.entry] }
+        self.nameText = sorted.map { $0.text.map { ($0.lowerBound + 8)..<($0.upperBound + 8) } }
         self.dataOffset = 8 + headerLength
         self.warnings = warnings
     }
@@ -109,11 +122,16 @@ public struct SafetensorsHeader: Sendable {
     struct RawEntry {
         let name: String
         var dtype: JSONValue?
+        /// `dtype` when it is the plain name of a known type (read without building a value).
+        var knownDType: DType?
         var shape: JSONValue?
         var offsets: JSONValue?
-        /// `shape` and `data_offsets` when they are plain integer arrays (read without building values).
+        /// `shape` when it is a plain integer array (read without building values).
         var shapeIntegers: [Int]?
-        var offsetIntegers: [Int]?
+        /// How many integers `data_offsets` held when it was a plain integer array, and the pair when
+        /// there were two.
+        var offsetCount: Int?
+        var offsetPair: (begin: Int, end: Int)?
         var unknownFields: [String] = []
         var notObject: String?
         init(name: String) { self.name = name }
@@ -128,7 +146,7 @@ public struct SafetensorsHeader: Sendable {
     /// and fields are thrown at once as JSON duplicate keys with their path.
     static func readMembers(
         _ bytes: UnsafeRawBufferPointer, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError,
-        metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], positions: inout [String: Int]
+        metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], nameText: inout [Range<Int>?]
     ) throws {
         var firstViolation: FormatError?
         func check(_ body: () throws(FormatError) -> Void) {
@@ -142,18 +160,22 @@ public struct SafetensorsHeader: Sendable {
             throw NotAnObject(kind: value.kind)
         }
         try reader.openObject()
-        positions.reserveCapacity(bytes.count / 96)
         entries.reserveCapacity(bytes.count / 96)
-        while let key = try reader.nextKey() {
-            // One hash per name: duplicate detection, and later the lookup table of the file.
-            guard positions.updateValue(-1, forKey: key) == nil else {
-                throw JSONError(reason: .duplicateKey(key, path: []), offset: reader.position)
-            }
+        nameText.reserveCapacity(bytes.count / 96)
+        var sawMetadata = false
+        var integers: [Int] = []  // reused for every shape and offset pair
+        integers.reserveCapacity(8)
+        while let rawKey = try reader.nextRawKey() {
+            let key = try reader.string(rawKey)
+            // Duplicate tensor names are found once the names are sorted (see `init`).
             if key == "__metadata__" {
+                guard !sawMetadata else { throw JSONError(reason: .duplicateKey(key, path: []), offset: reader.position) }
+                sawMetadata = true
                 let value = try reader.readValue()
                 check { () throws(FormatError) in metadata = try Self.metadata(value, fail) }
                 continue
             }
+            nameText.append(rawKey.hasEscape ? nil : rawKey.text)
             var raw = RawEntry(name: key)
             guard reader.nextByte == UInt8(ascii: "{") else {
                 raw.notObject = try reader.readValue().kind
@@ -161,27 +183,44 @@ public struct SafetensorsHeader: Sendable {
                 continue
             }
             try reader.openObject()
-            while let field = try reader.nextKey() {
-                func once(_ slot: inout JSONValue?, _ integers: inout [Int]?, maxCount: Int) throws {
-                    guard slot == nil, integers == nil else { throw JSONError(reason: .duplicateKey(field, path: [key]), offset: reader.position) }
-                    integers = reader.readIntegerArray(maxCount: maxCount)
-                    if integers == nil { slot = try reader.readValue() }
+            while let field = try reader.nextRawKey() {
+                func duplicate() throws -> Never {
+                    throw JSONError(reason: .duplicateKey(try reader.string(field), path: [key]), offset: reader.position)
                 }
-                var unused: [Int]?
-                switch field {
-                case "dtype": try once(&raw.dtype, &unused, maxCount: 0)
-                case "shape": try once(&raw.shape, &raw.shapeIntegers, maxCount: limits.maxRank)
-                case "data_offsets": try once(&raw.offsets, &raw.offsetIntegers, maxCount: 2)
-                default:
-                    guard !raw.unknownFields.contains(field) else {
-                        throw JSONError(reason: .duplicateKey(field, path: [key]), offset: reader.position)
+                if reader.key(field, is: "dtype") {
+                    guard raw.dtype == nil, raw.knownDType == nil else { try duplicate() }
+                    if let text = try reader.readRawString() {
+                        if !text.hasEscape, let dtype = DType(safetensorsNameBytes: reader.bytes(of: text)) {
+                            raw.knownDType = dtype
+                        } else {
+                            raw.dtype = .string(try reader.string(text))
+                        }
+                    } else {
+                        raw.dtype = try reader.readValue()
                     }
-                    raw.unknownFields.append(field)
+                } else if reader.key(field, is: "shape") {
+                    guard raw.shape == nil, raw.shapeIntegers == nil else { try duplicate() }
+                    if reader.readIntegerArray(maxCount: limits.maxRank, into: &integers) {
+                        raw.shapeIntegers = Array(integers)
+                    } else {
+                        raw.shape = try reader.readValue()
+                    }
+                } else if reader.key(field, is: "data_offsets") {
+                    guard raw.offsets == nil, raw.offsetCount == nil else { try duplicate() }
+                    if reader.readIntegerArray(maxCount: 2, into: &integers) {
+                        raw.offsetCount = integers.count
+                        if integers.count == 2 { raw.offsetPair = (integers[0], integers[1]) }
+                    } else {
+                        raw.offsets = try reader.readValue()
+                    }
+                } else {
+                    let name = try reader.string(field)
+                    guard !raw.unknownFields.contains(name) else { try duplicate() }
+                    raw.unknownFields.append(name)
                     _ = try reader.readValue()
                 }
             }
             check { () throws(FormatError) in
-                positions[key] = entries.count
                 entries.append(try Self.entry(raw, limits: limits, fail))
                 if !raw.unknownFields.isEmpty {
                     warnings.append("tensor '\(FormatError.abbreviated(raw.name))': unknown fields \(raw.unknownFields.sorted()) ignored")
@@ -197,12 +236,19 @@ public struct SafetensorsHeader: Sendable {
     ) throws(FormatError) -> TensorInfo {
         let name = raw.name
         if let kind = raw.notObject { throw fail(.invalidTensorEntry("expected an object, found \(kind)"), name) }
-        guard let dtypeValue = raw.dtype else { throw fail(.invalidTensorEntry("missing \"dtype\""), name) }
+        guard raw.dtype != nil || raw.knownDType != nil else { throw fail(.invalidTensorEntry("missing \"dtype\""), name) }
         guard raw.shape != nil || raw.shapeIntegers != nil else { throw fail(.invalidTensorEntry("missing \"shape\""), name) }
-        guard raw.offsets != nil || raw.offsetIntegers != nil else { throw fail(.invalidTensorEntry("missing \"data_offsets\""), name) }
+        guard raw.offsets != nil || raw.offsetCount != nil else { throw fail(.invalidTensorEntry("missing \"data_offsets\""), name) }
 
-        guard case .string(let dtypeName) = dtypeValue else { throw fail(.invalidTensorEntry("\"dtype\" must be a string, found \(dtypeValue.kind)"), name) }
-        guard let dtype = DType(safetensorsName: dtypeName) else { throw fail(.unknownDType(dtypeName), name) }
+        let dtype: DType
+        if let known = raw.knownDType {
+            dtype = known
+        } else {
+            let value = raw.dtype!
+            guard case .string(let dtypeName) = value else { throw fail(.invalidTensorEntry("\"dtype\" must be a string, found \(value.kind)"), name) }
+            guard let named = DType(safetensorsName: dtypeName) else { throw fail(.unknownDType(dtypeName), name) }
+            dtype = named
+        }
 
         let dimensions: [Int]
         if let integers = raw.shapeIntegers {
@@ -213,22 +259,21 @@ public struct SafetensorsHeader: Sendable {
         func shapeText() -> [String] { dimensions.map(String.init) }
         guard let shape = try? Shape(dimensions) else { throw fail(.sizeOverflow(shape: shapeText()), name) }
 
-        let offsetPair: [Int]
-        if let pair = raw.offsetIntegers, pair.count == 2 {
-            offsetPair = pair
-        } else if let pair = raw.offsetIntegers {
-            throw fail(.invalidOffsets("expected an array of two integers, found \(pair.count)"), name)
+        let begin: Int, end: Int
+        if let pair = raw.offsetPair {
+            (begin, end) = pair
+        } else if let count = raw.offsetCount {
+            throw fail(.invalidOffsets("expected an array of two integers, found \(count)"), name)
         } else {
             guard case .array(let offsets)? = raw.offsets, offsets.count == 2 else {
                 throw fail(.invalidOffsets("expected an array of two integers"), name)
             }
-            guard let begin = offsets[0].int, let end = offsets[1].int else {
+            guard let b = offsets[0].int, let e = offsets[1].int else {
                 let tooLarge = offsets.allSatisfy { $0.uint64 != nil }
                 throw fail(.invalidOffsets("[\(offsets.map(Self.text).joined(separator: ", "))] \(tooLarge ? "exceed the largest file offset" : "are not non-negative integers")"), name)
             }
-            offsetPair = [begin, end]
+            (begin, end) = (b, e)
         }
-        let begin = offsetPair[0], end = offsetPair[1]
         guard begin <= end else { throw fail(.invalidOffsets("begin \(begin) is after end \(end)"), name) }
 
         let bits = shape.elementCount.multipliedReportingOverflow(by: dtype.bitWidth)
