@@ -41,9 +41,22 @@ public final class MappedFile: @unchecked Sendable {
     /// The mapped bytes (empty for an empty file).
     public let bytes: UnsafeRawBufferPointer
 
+    /// The file's first bytes, copied with `pread` when the file was opened with a prefix length
+    /// (empty otherwise).
+    public let prefix: UnsafeRawBufferPointer
+
     /// Maps `path` read-only.
     /// - Throws: ``FileSystemError`` when the file cannot be opened, is not a regular file, or cannot be mapped.
-    public init(path: String) throws(FileSystemError) {
+    public convenience init(path: String) throws(FileSystemError) {
+        try self.init(path: path, prefixLength: nil)
+    }
+
+    /// Maps `path` read-only and copies its first bytes into ``prefix`` from the same open file: the
+    /// first 8, given to `prefixLength`, which says how many bytes the prefix has in all (at most the
+    /// file's size are read). A header read this way costs no page faults and no page tables for
+    /// the mapping, which is what opening a large file costs most.
+    /// - Throws: ``FileSystemError``, as ``init(path:)``, or when reading fails.
+    public init(path: String, prefixLength: ((UnsafeRawBufferPointer) -> Int)?) throws(FileSystemError) {
         self.path = path
         // O_NONBLOCK: a FIFO given as a file would otherwise block until a writer comes; it is then
         // refused as not regular. (For regular files the flag changes nothing.)
@@ -56,14 +69,44 @@ public final class MappedFile: @unchecked Sendable {
             throw FileSystemError(path: path, operation: "open (not a regular file)", code: EISDIR)
         }
         let size = Int(st.st_size)
+        if let prefixLength {
+            var head: UInt64 = 0
+            let got = try withUnsafeMutableBytes(of: &head) { (b) throws(FileSystemError) -> Int in try Self.read(fd, into: b, at: 0, path: path) }
+            let length = withUnsafeBytes(of: head) { prefixLength(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(0, min(length, size)), alignment: 8)
+            do {
+                let count = try Self.read(fd, into: buffer, at: 0, path: path)
+                prefix = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+            } catch {
+                buffer.deallocate()
+                throw error
+            }
+        } else {
+            prefix = UnsafeRawBufferPointer(start: nil, count: 0)
+        }
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw FileSystemError(path: path, operation: "mmap", code: errno)
+            let code = errno
+            prefix.baseAddress.map { $0.deallocate() }
+            throw FileSystemError(path: path, operation: "mmap", code: code)
         }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset` (fewer only at the end of the file); the count read.
+    private static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(FileSystemError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { throw FileSystemError(path: path, operation: "read", code: errno) }
+            if n == 0 { break }
+            done += n
+        }
+        return done
     }
 
     /// The file's size in bytes.
@@ -94,5 +137,6 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        prefix.baseAddress.map { $0.deallocate() }
     }
 }

@@ -115,6 +115,23 @@ import Testing
         #expect(error.reason == .safetensors(.duplicateTensorName))
         #expect(error.tensor == "a.x")
 
+        // A duplicate is a JSON error where it occurs, as in the reference's parse: it wins over a broken
+        // entry before it and a syntax error after it; a syntax error before it wins over it.
+        func refusal(_ json: String) throws -> String {
+            var header = Array(json.utf8)
+            header += [UInt8](repeating: 0x20, count: (8 - header.count % 8) % 8)
+            let path = dir.file("raw.safetensors")
+            try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) } + header + [0, 0]).write(to: URL(fileURLWithPath: path))
+            let error = try #require(throws: FormatError.self) { try SafetensorsFile(path: path) }
+            guard case .safetensors(let v) = error.reason else { return "\(error)" }
+            return "\(v.code) \(error.tensor ?? "-")"
+        }
+        let ok = #"{"dtype":"U8","shape":[1],"data_offsets":[0,1]}"#, bad = #"{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}"#
+        #expect(try refusal(#"{"x":\#(bad),"a":\#(ok),"a":\#(ok),"b":[}"#) == "duplicateTensorName a")
+        #expect(try refusal(#"{"x":\#(bad),"a":\#(ok),"b":\#(ok)}"#) == "unknownDType x")
+        #expect(try refusal(#"{"a":\#(ok),"b":[,"a":\#(ok)}"#) == "headerNotJSON -")
+        #expect(try refusal(#"{"c":\#(ok),"b":\#(ok),"c":\#(ok),"b":\#(ok)}"#) == "duplicateTensorName c")
+
         let folder = try Self.folder(index: Self.fullIndex + [("\\u007a", Self.shardA)])  // "z" again
         defer { folder.remove() }
         let indexError = try #require(throws: FormatError.self) { try SafetensorsCheckpoint(path: folder.path) }

@@ -454,6 +454,10 @@ public struct JSONReader {
         let start = position
         var hasEscape = false
         while true {
+            // Eight bytes at a time while none is a quote, a backslash or a control character.
+            while position + 8 <= bytes.count, !Self.mayEndString(bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)) {
+                position += 8
+            }
             guard let b = current else { throw fail(.unexpectedEnd) }
             if b == UInt8(ascii: "\"") { break }
             if b < 0x20 { throw fail(.controlCharacterInString) }
@@ -467,6 +471,15 @@ public struct JSONReader {
         let key = Key(quote: quote, text: start..<position, hasEscape: hasEscape)
         position += 1
         return key
+    }
+
+    /// Whether any byte of `word` is `"`, `\\` or below 0x20 (the classic zero-byte tests: exact as a
+    /// whole, though not per byte).
+    @inline(__always)
+    static func mayEndString(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        return (hasZero(word ^ (ones &* 0x22)) | hasZero(word ^ (ones &* 0x5C)) | ((word &- ones &* 0x20) & ~word & highs)) != 0
     }
 
     func unescape(_ raw: UnsafeRawBufferPointer, base: Int) throws(JSONError) -> String {

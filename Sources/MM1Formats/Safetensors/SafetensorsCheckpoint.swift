@@ -46,7 +46,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             if let name = indexes.first {
                 // Files named as Hugging Face names shards are opened while the index is read (on the
                 // other cores); the index then decides which of them count.
-                let guesses = names.filter { $0.hasSuffix(".safetensors") && $0.contains("-of-") }
+                let guesses = names.filter { $0.hasSuffix(".safetensors") && $0.utf8.firstRange(of: "-of-".utf8) != nil }
                     .map { (path as NSString).appendingPathComponent($0) }
                 (index, early) = try Self.readIndex((path as NSString).appendingPathComponent(name), limits: limits, openingMeanwhile: guesses)
                 shardPaths = index!.shardPaths
@@ -72,12 +72,12 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             switch result {
             case .success(let file): opened.append(file)
             case .failure(let error as FileSystemError) where error.isMissingFile && index != nil:
-                mismatch.missingShards.append((shardPath as NSString).lastPathComponent)
+                mismatch.missingShards.append(Self.fileName(shardPath))
                 opened.append(nil)
             case .failure(let error): throw error
             }
         }
-        let shardNames = shardPaths.map { ($0 as NSString).lastPathComponent }
+        let shardNames = shardPaths.map(Self.fileName)
 
         // Every tensor in name order; equal names are neighbours, the lower shard first.
         let merged = Self.mergedByName(opened)
@@ -353,11 +353,16 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         var position = [Int](repeating: 0, count: names.count)
         for (p, name) in names.enumerated() { position[shardIDs[name]!] = p }
         let shardPaths = names.map { folder.isEmpty ? $0 : (folder as NSString).appendingPathComponent($0) }
-        // A shard that is a symbolic link out of the checkpoint's folder could pull in any file.
-        if let root = realPath(folder.isEmpty ? "." : folder) {
-            for shardPath in shardPaths {
+        // A shard that is a symbolic link out of the checkpoint's folder could pull in any file (a
+        // shard name has no `/`, so only a link can lead out).
+        let links = shardPaths.filter { shardPath in
+            var st = stat()
+            return lstat(shardPath, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+        }
+        if !links.isEmpty, let root = realPath(folder.isEmpty ? "." : folder) {
+            for shardPath in links {
                 if let resolved = realPath(shardPath), !resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
-                    throw fail(.unsafeShardPath((shardPath as NSString).lastPathComponent))
+                    throw fail(.unsafeShardPath(fileName(shardPath)))
                 }
             }
         }
@@ -386,8 +391,16 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     /// A shard name must be a plain file name in the checkpoint's folder, as every Hugging Face and
     /// MLX writer produces: no folder separators of either kind, no drive letter, no NUL, not `.`/`..`.
     public static func isSafeShardName(_ name: String) -> Bool {
-        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\\"), !name.contains("\0") else { return false }
+        let bytes = name.utf8
+        guard !name.isEmpty, name != ".", name != "..",
+              !bytes.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") || $0 == 0 }) else { return false }
         return !(name.count >= 2 && name.dropFirst().first == ":")  // drive letter
+    }
+
+    /// The last component of a path (what follows its last `/`).
+    static func fileName(_ path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(path[path.utf8.index(after: slash)...])
     }
 
     /// The canonical absolute path of an existing file, or `nil`.

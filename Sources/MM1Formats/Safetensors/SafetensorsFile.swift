@@ -18,8 +18,9 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
     /// - Throws: ``FileSystemError`` when the file cannot be read, ``FormatError`` when it breaks a rule.
     public init(path: String, limits: ReadLimits = .standard) throws {
         self.path = path
-        self.mapping = try MappedFile(path: path)
-        self.header = try SafetensorsHeader(parsing: mapping.bytes, name: path, limits: limits)
+        // The header is read, not faulted in through the mapping: the data stays untouched until viewed.
+        self.mapping = try MappedFile(path: path) { SafetensorsHeader.prefixLength(first: $0, limits: limits) }
+        self.header = try SafetensorsHeader(parsing: mapping.prefix, fileSize: mapping.size, name: path, limits: limits)
     }
 
     public var sourceDescription: String { path }
@@ -28,10 +29,10 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
 
     public func info(named name: String) -> TensorInfo? { header.info(named: name) }
 
-    /// The UTF-8 bytes of the name of `tensors[i]` in the mapped header, valid while the file lives;
+    /// The UTF-8 bytes of the name of `tensors[i]` in the header as read, valid while the file lives;
     /// `nil` when the name is written with escapes (then only ``tensors`` has it).
     func nameBytes(_ i: Int) -> UnsafeRawBufferPointer? {
-        header.nameText[i].map { UnsafeRawBufferPointer(rebasing: mapping.bytes[$0]) }
+        header.nameText[i].map { UnsafeRawBufferPointer(rebasing: mapping.prefix[$0]) }
     }
 
     public func view(named name: String) throws(TensorLookupError) -> TensorView {

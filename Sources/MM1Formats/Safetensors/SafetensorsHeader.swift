@@ -29,23 +29,39 @@ public struct SafetensorsHeader: Sendable {
     /// Parses and validates the header of a whole file held in `file`.
     /// - Parameter name: the file's name for errors, as the user gave it.
     public init(parsing file: UnsafeRawBufferPointer, name: String, limits: ReadLimits = .standard) throws(FormatError) {
+        try self.init(parsing: file, fileSize: file.count, name: name, limits: limits)
+    }
+
+    /// How many bytes of a file of `fileSize` bytes the header takes, the 8-byte length included,
+    /// from the file's first (up to) 8 bytes: what to read before parsing. Lengths over the limit
+    /// count as 0 (the parse refuses them).
+    public static func prefixLength(first: UnsafeRawBufferPointer, limits: ReadLimits = .standard) -> Int {
+        guard first.count >= 8 else { return first.count }
+        let declared = UInt64(littleEndian: first.loadUnaligned(as: UInt64.self))
+        return declared <= UInt64(limits.maxHeaderBytes) ? 8 + Int(declared) : 8
+    }
+
+    /// Parses and validates the header of a file of `fileSize` bytes from `prefix`, the file's first
+    /// bytes: at least the whole header (see ``prefixLength(first:limits:)``).
+    public init(parsing prefix: UnsafeRawBufferPointer, fileSize: Int, name: String, limits: ReadLimits = .standard) throws(FormatError) {
         func fail(_ v: SafetensorsViolation, _ tensor: String? = nil) -> FormatError {
             FormatError(.safetensors(v), file: name, tensor: tensor)
         }
-        guard file.count >= 8 else { throw fail(.truncatedHeaderLength(fileSize: file.count)) }
-        let declared = UInt64(littleEndian: file.loadUnaligned(as: UInt64.self))
+        guard fileSize >= 8, prefix.count >= 8 else { throw fail(.truncatedHeaderLength(fileSize: fileSize)) }
+        let declared = UInt64(littleEndian: prefix.loadUnaligned(as: UInt64.self))
         guard declared <= UInt64(limits.maxHeaderBytes) else {
             throw fail(.headerTooLarge(declared: declared, limit: limits.maxHeaderBytes))
         }
         let headerLength = Int(declared)
-        guard headerLength <= file.count - 8 else {
-            throw fail(.headerTruncated(declared: declared, available: file.count - 8))
+        // The prefix falls short only if the file shrank while it was read.
+        guard headerLength <= fileSize - 8, headerLength <= prefix.count - 8 else {
+            throw fail(.headerTruncated(declared: declared, available: min(fileSize, prefix.count) - 8))
         }
         var metadata: [String: String] = [:]
         var warnings: [String] = []
         var entries: [TensorInfo] = []
         var nameText: [Range<Int>?] = []  // each entry's name in the header, when it has no escapes
-        let json = UnsafeRawBufferPointer(rebasing: file[8..<(8 + headerLength)])
+        let json = UnsafeRawBufferPointer(rebasing: prefix[8..<(8 + headerLength)])
         do {
             try Self.readMembers(
                 json, limits: limits, fail,
@@ -78,8 +94,8 @@ public struct SafetensorsHeader: Sendable {
         // Name order (usually the file's own: writers sort), where two equal names are neighbours.
         let inOrder = named.indices.dropFirst().allSatisfy { less(named[$0 - 1], named[$0]) }
         let sorted = inOrder ? named : named.sorted(by: less)
-        if !inOrder, let k = sorted.indices.dropFirst().first(where: { !less(sorted[$0 - 1], sorted[$0]) }) {
-            throw fail(.duplicateTensorName, entries[sorted[k].entry].name)
+        if !inOrder, sorted.indices.dropFirst().contains(where: { !less(sorted[$0 - 1], sorted[$0]) }) {
+            throw fail(.duplicateTensorName, Self.firstRepeated(entries.map(\.name)))  // the one a parse meets first
         }
         // Contiguity and coverage, in offset order (ties: empty tensors first, then name).
         var byOffset = [(begin: Int, end: Int, entry: Int)]()
@@ -94,7 +110,7 @@ public struct SafetensorsHeader: Sendable {
             if start < end { throw fail(.dataOverlap(previousEnd: end, start: start), entries[i].name) }
             end = upper
         }
-        let available = file.count - 8 - headerLength
+        let available = fileSize - 8 - headerLength
         if end < available { throw fail(.trailingBytes(dataEnd: end, available: available)) }
         if end > available { throw fail(.dataTruncated(dataEnd: end, available: available)) }
 
@@ -142,13 +158,39 @@ public struct SafetensorsHeader: Sendable {
 
     /// Reads and checks the header's members without building a tree of every entry. All of the
     /// JSON is read before a broken rule is reported (so a syntax error anywhere wins, as with a
-    /// whole-document parse); the first broken rule, in member order, is then thrown. Duplicate names
-    /// and fields are thrown at once as JSON duplicate keys with their path.
+    /// whole-document parse); the first broken rule, in member order, is then thrown. A duplicate
+    /// name is a JSON error at its second occurrence, as in the reference's parse: it wins over any
+    /// broken entry, and over a syntax error after it. (Valid headers are checked for duplicates
+    /// by sorting, in `init`; only failures look back here.) Duplicate fields are thrown at once.
     static func readMembers(
         _ bytes: UnsafeRawBufferPointer, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError,
         metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], nameText: inout [Range<Int>?]
     ) throws {
         var firstViolation: FormatError?
+        var names: [String] = []  // every tensor name so far, in order, for failures
+        func duplicate() -> JSONError? {
+            firstRepeated(names).map { JSONError(reason: .duplicateKey($0, path: []), offset: 0) }
+        }
+        do {
+            try readEachMember(bytes, limits: limits, fail, metadata: &metadata, entries: &entries, warnings: &warnings,
+                               nameText: &nameText, names: &names, firstViolation: &firstViolation)
+        } catch let error as JSONError {
+            throw duplicate() ?? error
+        }
+        if let firstViolation { throw duplicate() ?? firstViolation }
+    }
+
+    /// The first name in `names` that was seen before.
+    static func firstRepeated(_ names: [String]) -> String? {
+        var seen = Set<String>()
+        return names.first { !seen.insert($0).inserted }
+    }
+
+    private static func readEachMember(
+        _ bytes: UnsafeRawBufferPointer, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError,
+        metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], nameText: inout [Range<Int>?],
+        names: inout [String], firstViolation: inout FormatError?
+    ) throws {
         func check(_ body: () throws(FormatError) -> Void) {
             guard firstViolation == nil else { return }
             do { try body() } catch { firstViolation = error }
@@ -176,6 +218,7 @@ public struct SafetensorsHeader: Sendable {
                 continue
             }
             nameText.append(rawKey.hasEscape ? nil : rawKey.text)
+            names.append(key)
             var raw = RawEntry(name: key)
             guard reader.nextByte == UInt8(ascii: "{") else {
                 raw.notObject = try reader.readValue().kind
@@ -228,7 +271,6 @@ public struct SafetensorsHeader: Sendable {
             }
         }
         try reader.finish()
-        if let firstViolation { throw firstViolation }
     }
 
     private static func entry(
