@@ -123,14 +123,17 @@ public final class MappedFile: @unchecked Sendable {
         #endif
     }
 
-    /// Drops this process's copies of the pages of `range` (they are read again from the file if
-    /// touched). Streaming readers call it after each tensor, so resident memory stays at one
-    /// tensor instead of growing with every page of the file they have read.
+    /// Drops this process's copies of the pages that hold `range` (they are read again from the file
+    /// if touched). Streaming readers call it after each tensor, so resident memory stays at one
+    /// tensor instead of growing with every page of the file they have read. Pages shared with a
+    /// neighbouring tensor go too (the mapping is private and never written, so a later read of
+    /// them only faults them in again): small tensors, and the pages the kernel maps around each
+    /// fault, would otherwise stay resident for the life of the mapping.
     public func releasePages(_ range: Range<Int>) {
         guard let base = bytes.baseAddress, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (range.lowerBound + page - 1) / page * page  // whole pages inside the range only
-        let end = range.upperBound / page * page
+        let start = range.lowerBound / page * page
+        let end = min(bytes.count, (range.upperBound + page - 1) / page * page)
         guard end > start else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
     }

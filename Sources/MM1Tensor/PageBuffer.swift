@@ -27,6 +27,16 @@ public final class PageBuffer: @unchecked Sendable {
     }
 
 
+    /// Gives back the pages after the first `byteCount` bytes (they read as zeros if touched again): a
+    /// reused buffer then holds no more memory than the tensor it holds now.
+    public func releasePages(after byteCount: Int) {
+        guard mapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = min(bytes.count, (byteCount + page - 1) / page * page)
+        guard start < bytes.count else { return }
+        _ = madvise(bytes.baseAddress! + start, bytes.count - start, MADV_DONTNEED)
+    }
+
     deinit {
         if mapped { munmap(bytes.baseAddress, bytes.count) } else { bytes.deallocate() }
     }

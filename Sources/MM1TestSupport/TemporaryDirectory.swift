@@ -3,8 +3,10 @@ import Foundation
 /// A fresh folder under the system's temporary directory, removed by ``remove()``.
 public struct TemporaryDirectory {
     public let path: String
-    public init(_ label: String = "mm1conv-test") throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+    /// A fresh folder under `parent` (the system's temporary directory by default).
+    public init(_ label: String = "mm1conv-test", in parent: String? = nil) throws {
+        let base = parent.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        let url = base.appendingPathComponent("\(label)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         path = url.path
     }

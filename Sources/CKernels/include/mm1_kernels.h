@@ -51,4 +51,8 @@ long mm1_quantize_rows(const float *x, size_t rows, size_t cols, size_t group, i
 /// s·grid[n], in f32 (product, then sum: no fused multiply-add).
 void mm1_dequantize_rows(const unsigned char *codes, const float *scales, const float *biases, size_t rows, size_t cols, size_t group,
                          int bits, int mode, float *out);
+/// The `open`/`fcntl` flag for direct I/O (Linux's `O_DIRECT`: writes go from the caller's aligned
+/// buffer to the device, without a copy into the page cache); 0 where the system has none.
+int mm1_direct_io_flag(void);
+
 #endif

@@ -1,3 +1,5 @@
+import CKernels
+import Dispatch
 import MM1Tensor
 #if canImport(Glibc)
 import Glibc
@@ -26,9 +28,23 @@ public final class AtomicFile {
     public let temporaryPath: String
     private let overwrite: Bool
     private var fd: Int32
-    private var buffer: [UInt8] = []
-    private let bufferLimit = 1 << 20
+    /// Bytes not written yet: two page-aligned buffers, so that whole blocks can go to the file with
+    /// direct I/O; one is filled while the other is written on ``io``.
+    private let buffers = (0..<2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: AtomicFile.stagingBytes, alignment: AtomicFile.block) }
+    private var filling = 0
+    private var staged = 0
+    /// Whether writes bypass the page cache (`O_DIRECT`): the file is `fsync`ed on commit anyway, so
+    /// copying it into the cache first only costs a copy and a slower flush. Off where the file
+    /// system refuses it (tmpfs), and for the last, partial block. Touched by ``io`` while a write
+    /// runs, by the caller only when none does.
+    private var direct = false
     private var committed = false
+    /// Writes full buffers one at a time, beside the caller (which goes on hashing and copying).
+    private let io = DispatchQueue(label: "mm1conv.atomic-file.io")
+    private let idle = DispatchSemaphore(value: 1)
+    private var ioError: FileSystemError?
+    static let block = 4096
+    static let stagingBytes = 4 << 20
     /// Bytes written so far.
     public private(set) var bytesWritten = 0
     /// SHA-256 of everything written, computed as it is written (no second read).
@@ -58,19 +74,64 @@ public final class AtomicFile {
         guard descriptor >= 0 else { throw FileSystemError(path: candidate, operation: "create", code: errno) }
         self.fd = descriptor
         self.temporaryPath = candidate
-        buffer.reserveCapacity(bufferLimit)
+        direct = setDirect(true)
+    }
+
+    /// Turns direct I/O on or off; whether it is now on.
+    private func setDirect(_ on: Bool) -> Bool {
+        let flag = mm1_direct_io_flag()
+        guard flag != 0 else { return false }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, on ? flags | flag : flags & ~flag) == 0 else { return false }
+        return on
     }
 
     /// Appends `bytes`.
     public func write(_ bytes: UnsafeRawBufferPointer) throws(FileSystemError) {
         bytesWritten += bytes.count
         hasher.update(bufferPointer: bytes)
-        if buffer.count + bytes.count <= bufferLimit {
-            buffer.append(contentsOf: bytes)
-            return
+        var done = 0
+        while done < bytes.count {
+            let staging = buffers[filling]
+            let n = min(bytes.count - done, staging.count - staged)
+            UnsafeMutableRawBufferPointer(rebasing: staging[staged..<(staged + n)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[done..<(done + n)]))
+            staged += n
+            done += n
+            if staged == staging.count { try handOver() }
         }
-        try flush()
-        if bytes.count >= bufferLimit { try writeAll(bytes) } else { buffer.append(contentsOf: bytes) }
+    }
+
+    /// Queues the full buffer (whole blocks) for writing and goes on with the other one, once the
+    /// write before has finished.
+    private func handOver() throws(FileSystemError) {
+        idle.wait()
+        if let ioError {
+            idle.signal()
+            throw ioError
+        }
+        let job = IOJob(file: self, bytes: UnsafeRawBufferPointer(buffers[filling]))
+        io.async { job.run() }
+        filling = 1 - filling
+        staged = 0
+    }
+
+    /// One buffer's write on ``io``: the file and the buffer outlive it (``deinit`` waits for ``io``),
+    /// and the caller touches neither the buffer nor ``direct`` until ``idle`` is signalled.
+    private struct IOJob: @unchecked Sendable {
+        let file: AtomicFile
+        let bytes: UnsafeRawBufferPointer
+        func run() {
+            defer { file.idle.signal() }
+            do throws(FileSystemError) { try file.writeAll(bytes) } catch { file.ioError = error }
+        }
+    }
+
+    /// Waits for the write in flight; rethrows its error.
+    private func settle() throws(FileSystemError) {
+        idle.wait()
+        idle.signal()
+        if let ioError { throw ioError }
     }
 
     /// Appends `bytes`.
@@ -78,27 +139,40 @@ public final class AtomicFile {
         try bytes.withUnsafeBytes { raw in Result { () throws(FileSystemError) in try write(raw) } }.get()
     }
 
-    private func flush() throws(FileSystemError) {
-        guard !buffer.isEmpty else { return }
-        try buffer.withUnsafeBytes { raw in Result { () throws(FileSystemError) in try writeAll(raw) } }.get()
-        buffer.removeAll(keepingCapacity: true)
+    /// Writes everything still staged, once the write in flight has finished: whole blocks directly
+    /// (when on), the last partial block through the cache.
+    private func flushAll() throws(FileSystemError) {
+        try settle()
+        let staging = buffers[filling]
+        let whole = staged / Self.block * Self.block
+        try writeAll(UnsafeRawBufferPointer(rebasing: staging[0..<whole]))
+        if whole < staged, direct { direct = setDirect(false) }
+        try writeAll(UnsafeRawBufferPointer(rebasing: staging[whole..<staged]))
+        staged = 0
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(FileSystemError) {
         var offset = 0
         while offset < bytes.count {
-            let n = systemWrite(fd, bytes.baseAddress! + offset, min(bytes.count - offset, 1 << 30))
+            let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
+                // A file system may accept the flag and refuse the write: write through the cache.
+                if errno == EINVAL, direct {
+                    direct = setDirect(false)
+                    continue
+                }
                 throw FileSystemError(path: path, operation: "write", code: errno)
             }
             offset += n
+            // A short direct write leaves the file off block alignment: go on through the cache.
+            if direct, n % Self.block != 0 { direct = setDirect(false) }
         }
     }
 
     /// Flushes, syncs and moves the file to ``path``.
     public func commit() throws {
-        try flush()
+        try flushAll()
         sha256 = hasher.finalize().map { String(format2: $0) }.joined()
         guard fsync(fd) == 0 else { throw FileSystemError(path: path, operation: "fsync", code: errno) }
         close(fd)
@@ -130,6 +204,8 @@ public final class AtomicFile {
     }
 
     deinit {
+        io.sync {}  // no write may run on a closed descriptor or a freed buffer
+        buffers.forEach { $0.deallocate() }
         if fd >= 0 { close(fd) }
         if !committed {
             unlink(temporaryPath)
