@@ -247,54 +247,82 @@ struct UncheckedBytes: @unchecked Sendable {
 
 /// The writing half of an import: parameters are hashed and written in order on one background
 /// thread; the first error stops it and is rethrown to the converting thread.
+///
+/// Memory: at most `depth` parameters are in flight, and together no more bytes than the largest
+/// one and half again (the two largest, e.g. an embedding and an output head next to each other in
+/// write order, are not held at once: the second waits for the first to be written). Buffers are
+/// reused, and a reused buffer gives back the pages it no longer needs.
 final class WritePipeline: @unchecked Sendable {
     private let writer: SafetensorsCheckpointWriter
     private let queue = DispatchQueue(label: "mm1conv.import.writer")
-    private let slots: DispatchSemaphore
-    private let lock = NSLock()
+    private let depth: Int
+    private let budget: Int
+    private let state = NSCondition()
+    private var handedOut = 0
+    private var inFlightBytes = 0
     private var error: (any Error)?
     private var digests: [String: String] = [:]
-    /// Buffers of the largest parameter's size, reused: fresh pages for every parameter would cost
-    /// a fault and a zeroing per page.
-    private var free: [PageBuffer] = []
+    /// Buffers of the largest parameter's size, reused (fresh pages for every parameter would cost a
+    /// fault and a zeroing per page), with how many of their bytes were touched.
+    private var free: [(buffer: PageBuffer, touched: Int)] = []
+    private var touched: [ObjectIdentifier: Int] = [:]
     private let largest: Int
 
     init(writer: SafetensorsCheckpointWriter, depth: Int, largest: Int) {
         self.writer = writer
+        self.depth = depth
         self.largest = largest
-        slots = DispatchSemaphore(value: depth)
+        budget = largest + largest / 2
     }
 
-    /// A buffer for the next parameter, once fewer than `depth` wait to be written.
+    /// A buffer for the next parameter, once it fits beside those in flight.
     func buffer(byteCount: Int) -> PageBuffer {
-        slots.wait()
-        return lock.withLock { free.popLast() } ?? PageBuffer(byteCount: max(byteCount, largest))
+        state.lock()
+        while handedOut >= depth || (handedOut > 0 && inFlightBytes + byteCount > budget) { state.wait() }
+        handedOut += 1
+        inFlightBytes += byteCount
+        let reused = free.popLast()
+        state.unlock()
+        guard let (buffer, resident) = reused else {
+            let fresh = PageBuffer(byteCount: max(byteCount, largest))
+            state.withLock { touched[ObjectIdentifier(fresh)] = byteCount }
+            return fresh
+        }
+        // Pages beyond this parameter are given back when they are many (zeroing them again later
+        // costs less than holding them).
+        if resident > byteCount + (16 << 20) { buffer.releasePages(after: byteCount) }
+        state.withLock { touched[ObjectIdentifier(buffer)] = resident > byteCount + (16 << 20) ? byteCount : max(resident, byteCount) }
+        return buffer
     }
 
-    /// Queues a filled buffer for hashing and writing; the buffer is freed once written.
+    /// Queues a filled buffer for hashing and writing; the buffer is reused once written.
     func submit(_ info: TensorInfo, _ buffer: PageBuffer) {
         queue.async { [self] in
             defer {
-                lock.withLock { free.append(buffer) }
-                slots.signal()
+                state.withLock {
+                    free.append((buffer, touched[ObjectIdentifier(buffer)] ?? buffer.bytes.count))
+                    handedOut -= 1
+                    inFlightBytes -= info.byteCount
+                    state.broadcast()
+                }
             }
-            guard lock.withLock({ error == nil }) else { return }
+            guard state.withLock({ error == nil }) else { return }
             let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount])
             let digest = BackgroundDigest(bytes)  // on a third thread, beside the shard's own hash
             do {
                 try writer.write(info.name, bytes: bytes)
                 let value = digest.wait()
-                lock.withLock { digests[info.name] = value }
+                state.withLock { digests[info.name] = value }
             } catch {
                 _ = digest.wait()
-                lock.withLock { if self.error == nil { self.error = error } }
+                state.withLock { if self.error == nil { self.error = error } }
             }
         }
     }
 
     /// Rethrows a write error, if one happened.
     func check() throws {
-        if let error = lock.withLock({ error }) { throw error }
+        if let error = state.withLock({ error }) { throw error }
     }
 
     /// Waits until no write is queued or running.
@@ -304,6 +332,6 @@ final class WritePipeline: @unchecked Sendable {
     func finish() throws -> [String: String] {
         drain()
         try check()
-        return lock.withLock { digests }
+        return state.withLock { digests }
     }
 }
