@@ -46,7 +46,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             if let name = indexes.first {
                 // Files named as Hugging Face names shards are opened while the index is read (on the
                 // other cores); the index then decides which of them count.
-                let guesses = names.filter { $0.hasSuffix(".safetensors") && $0.utf8.firstRange(of: "-of-".utf8) != nil }
+                let guesses = names.filter(Self.isNamedLikeShard)
                     .map { (path as NSString).appendingPathComponent($0) }
                 (index, early) = try Self.readIndex((path as NSString).appendingPathComponent(name), limits: limits, openingMeanwhile: guesses)
                 shardPaths = index!.shardPaths
@@ -395,6 +395,13 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         guard !name.isEmpty, name != ".", name != "..",
               !bytes.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") || $0 == 0 }) else { return false }
         return !(name.count >= 2 && name.dropFirst().first == ":")  // drive letter
+    }
+
+    /// Whether a file name looks like a Hugging Face shard's: `….safetensors` with `-of-` in it.
+    static func isNamedLikeShard(_ name: String) -> Bool {
+        guard name.hasSuffix(".safetensors") else { return false }
+        let u = Array(name.utf8)
+        return u.indices.dropLast(3).contains { u[$0] == 0x2D && u[$0 + 1] == 0x6F && u[$0 + 2] == 0x66 && u[$0 + 3] == 0x2D }
     }
 
     /// The last component of a path (what follows its last `/`).
