@@ -17,9 +17,14 @@ public enum Hashing {
     /// The digest of the file at `path` and its size, read with `read(2)` in 8 MiB pieces (cheaper
     /// than faulting in mapped pages, and nothing stays resident).
     public static func sha256(file path: String) throws -> (digest: String, bytes: Int) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK and a regular-file check: a FIFO put in a file's place must not block the read.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw FileSystemError(path: path, operation: "open (not a regular file)", code: EISDIR)
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
         defer { buffer.deallocate() }
         var hasher = SHA256()

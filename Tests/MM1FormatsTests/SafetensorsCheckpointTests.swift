@@ -163,6 +163,7 @@ import Testing
         #expect(mkfifo(fifo, 0o600) == 0)
         let error = try #require(throws: FileSystemError.self) { try SafetensorsFile(path: fifo) }
         #expect(error.operation.contains("not a regular file"))
+        #expect(throws: FileSystemError.self) { try Hashing.sha256(file: fifo) }  // the provenance hash too
         try FileManager.default.removeItem(atPath: dir.file(Self.shardB))
         #expect(mkfifo(dir.file(Self.shardB), 0o600) == 0)
         #expect(throws: FileSystemError.self) { try SafetensorsCheckpoint(path: dir.path) }
