@@ -159,22 +159,17 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             return lstat(guess, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
         }
         guard !regular.isEmpty, ProcessorCount.active > 1 else { return (try readIndex(path, limits: limits), [:]) }
-        let slots = UnsafeMutableBufferPointer<Result<SafetensorsFile, any Error>?>.allocate(capacity: regular.count)
-        slots.initialize(repeating: nil)
-        defer {
-            _ = slots.deinitialize()
-            slots.deallocate()
+        enum Job { case index(Result<Index, any Error>), shard(Result<SafetensorsFile, any Error>) }
+        let done = concurrentMap(regular.count + 1) { i -> Job in
+            i == 0 ? .index(Result { try readIndex(path, limits: limits) })
+                : .shard(Result { try SafetensorsFile(path: regular[i - 1], limits: limits) })
         }
-        nonisolated(unsafe) let shared = slots
-        nonisolated(unsafe) var index: Result<Index, any Error>?
-        DispatchQueue.concurrentPerform(iterations: regular.count + 1) { i in  // each iteration writes its own slot
-            if i == 0 {
-                index = Result { try readIndex(path, limits: limits) }
-            } else {
-                shared[i - 1] = Result { try SafetensorsFile(path: regular[i - 1], limits: limits) }
-            }
+        guard case .index(let index) = done[0] else { preconditionFailure("job 0 reads the index") }
+        let shards = done.dropFirst().map { job -> Result<SafetensorsFile, any Error> in
+            guard case .shard(let result) = job else { preconditionFailure("jobs 1… open shards") }
+            return result
         }
-        return (try index!.get(), Dictionary(uniqueKeysWithValues: zip(regular, slots.map { $0! })))
+        return (try index.get(), Dictionary(uniqueKeysWithValues: zip(regular, shards)))
     }
 
     /// Opens every shard, in parallel across the machine's cores; results stay in `paths` order so
@@ -185,17 +180,20 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         guard paths.count >= 2, ProcessorCount.active > 1 else {
             return paths.map { path in Result { try SafetensorsFile(path: path, limits: limits) } }
         }
-        let slots = UnsafeMutableBufferPointer<Result<SafetensorsFile, any Error>?>.allocate(capacity: paths.count)
+        return concurrentMap(paths.count) { i in Result { try SafetensorsFile(path: paths[i], limits: limits) } }
+    }
+
+    /// `body(0)` … `body(count − 1)` across the machine's cores, results in order (each iteration
+    /// writes only its own slot).
+    static func concurrentMap<T>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+        let slots = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
         slots.initialize(repeating: nil)
         defer {
             _ = slots.deinitialize()
             slots.deallocate()
         }
-        // Each iteration writes only its own slot.
         nonisolated(unsafe) let shared = slots
-        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
-            shared[i] = Result { try SafetensorsFile(path: paths[i], limits: limits) }
-        }
+        DispatchQueue.concurrentPerform(iterations: count) { i in shared[i] = body(i) }
         return slots.map { $0! }
     }
 
