@@ -9,7 +9,7 @@ RUNS=${2:-5}
 SPARSE=${SPARSE_DIR:-/tmp/mm1conv-bench-sparse}
 swift build -c release --product mm1bench >/dev/null
 BIN=.build/release/mm1bench
-$PY Tests/Benchmarks/make_sparse_checkpoint.py "$SPARSE" 7 8
+$PY Tests/Benchmarks/make_sparse_checkpoint.py "$SPARSE" 10
 results=$(mktemp)
 for dtype in bf16 f16; do
   $BIN convert $dtype "$GIB" "$RUNS" | tee -a "$results"

@@ -50,4 +50,37 @@ import Testing
         #expect(reason("[[[[]]]]", depth: 3) == "nestingTooDeep")
         #expect(throws: JSONError(reason: .tooManyValues(limit: 3), offset: 5)) { try StrictJSONParser(maxValues: 3).parse(Array("[1,2,3,4]".utf8)) }
     }
+
+    @Test("finds a string's end, escapes and control characters at every offset (the SIMD scan's chunk edges)")
+    func stringScanEdges() throws {
+        for k in 0..<48 {
+            let run = String(repeating: "a", count: k)
+            #expect(try parse("\"\(run)\"").string == run)
+            #expect(try parse("\"\(run)\\n\(run)é\u{7F} \"").string == run + "\n" + run + "é\u{7F} ")
+            #expect(try parse("\"\(run)\\\"\"").string == run + "\"")
+            #expect(throws: JSONError(reason: .controlCharacterInString, offset: 1 + k)) { try parse("\"\(run)\u{1F}\"") }
+            #expect(throws: JSONError(reason: .controlCharacterInString, offset: 1 + k)) { try parse("\"\(run)\u{0}\"") }
+            #expect(throws: JSONError(reason: .unexpectedEnd, offset: 1 + k)) { try parse("\"\(run)") }
+        }
+    }
+
+    @Test("reads plain integer arrays exactly up to Int.max and leaves anything else untouched")
+    func integerArrays() throws {
+        func read(_ text: String) throws -> ([Int]?, UInt8?) {
+            let bytes = Array(text.utf8)
+            return try bytes.withUnsafeBytes { raw in
+                var reader = try JSONReader(raw)
+                let values = reader.readIntegerArray(maxCount: 8)
+                return (values, reader.nextByte)
+            }
+        }
+        #expect(try read("[0, 7, 123456789012345678, 1234567890123456789, 9223372036854775807]").0
+                == [0, 7, 123_456_789_012_345_678, 1_234_567_890_123_456_789, Int.max])
+        #expect(try read("[ ]").0 == [])
+        for text in ["[9223372036854775808]", "[99999999999999999999]", "[01]", "[1.0]", "[1e3]", "[-1]", "[1,]", "[1 2]"] {
+            let (values, next) = try read(text)
+            #expect(values == nil, "\(text)")
+            #expect(next == UInt8(ascii: "["), "\(text): nothing consumed")
+        }
+    }
 }

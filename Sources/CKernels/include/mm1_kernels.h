@@ -55,4 +55,8 @@ void mm1_dequantize_rows(const unsigned char *codes, const float *scales, const 
 /// buffer to the device, without a copy into the page cache); 0 where the system has none.
 int mm1_direct_io_flag(void);
 
+/// The offset of the first byte in `p[0..<n]` that is a quote, a backslash or below 0x20 (what ends
+/// or interrupts a JSON string's plain run), or `n` when there is none. SSE2 16 bytes at a time.
+size_t mm1_json_string_stop(const unsigned char *p, size_t n);
+
 #endif

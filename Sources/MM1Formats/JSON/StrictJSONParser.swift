@@ -1,3 +1,4 @@
+import CKernels
 /// Why bytes are not acceptable JSON, and where.
 public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: Sendable, Equatable {
@@ -254,12 +255,19 @@ public struct JSONReader {
                 guard digit(current), result.count < maxCount else { position = start; return false }
                 var value = 0
                 let first = position
-                while digit(current) {
-                    let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                    let (a, o2) = m.addingReportingOverflow(Int(bytes[position] - 0x30))
-                    guard !o1, !o2 else { position = start; return false }
-                    value = a
+                // Up to 18 digits cannot overflow; longer numbers are parsed again with checks.
+                while position < bytes.count, case let d = bytes[position] &- 0x30, d < 10 {
+                    value = value &* 10 &+ Int(d)
                     position += 1
+                }
+                if position - first > 18 {
+                    value = 0
+                    for k in first..<position {
+                        let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                        let (a, o2) = m.addingReportingOverflow(Int(bytes[k] - 0x30))
+                        guard !o1, !o2 else { position = start; return false }
+                        value = a
+                    }
                 }
                 // A leading zero, a fraction or an exponent: leave it to the strict path.
                 if (bytes[first] == 0x30 && position - first > 1) || current == UInt8(ascii: ".") || current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
@@ -454,10 +462,8 @@ public struct JSONReader {
         let start = position
         var hasEscape = false
         while true {
-            // Eight bytes at a time while none is a quote, a backslash or a control character.
-            while position + 8 <= bytes.count, !Self.mayEndString(bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)) {
-                position += 8
-            }
+            // Straight to the next quote, backslash or control character (SIMD in C).
+            position += mm1_json_string_stop(bytes.baseAddress! + position, bytes.count - position)
             guard let b = current else { throw fail(.unexpectedEnd) }
             if b == UInt8(ascii: "\"") { break }
             if b < 0x20 { throw fail(.controlCharacterInString) }
@@ -471,15 +477,6 @@ public struct JSONReader {
         let key = Key(quote: quote, text: start..<position, hasEscape: hasEscape)
         position += 1
         return key
-    }
-
-    /// Whether any byte of `word` is `"`, `\\` or below 0x20 (the classic zero-byte tests: exact as a
-    /// whole, though not per byte).
-    @inline(__always)
-    static func mayEndString(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
-        return (hasZero(word ^ (ones &* 0x22)) | hasZero(word ^ (ones &* 0x5C)) | ((word &- ones &* 0x20) & ~word & highs)) != 0
     }
 
     func unescape(_ raw: UnsafeRawBufferPointer, base: Int) throws(JSONError) -> String {

@@ -167,17 +167,30 @@ public struct SafetensorsHeader: Sendable {
         metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], nameText: inout [Range<Int>?]
     ) throws {
         var firstViolation: FormatError?
-        var names: [String] = []  // every tensor name so far, in order, for failures
+        // Names are not kept while reading (valid headers need none); a failure reads them again.
         func duplicate() -> JSONError? {
-            firstRepeated(names).map { JSONError(reason: .duplicateKey($0, path: []), offset: 0) }
+            firstRepeated(topLevelNames(bytes, limits: limits)).map { JSONError(reason: .duplicateKey($0, path: []), offset: 0) }
         }
         do {
             try readEachMember(bytes, limits: limits, fail, metadata: &metadata, entries: &entries, warnings: &warnings,
-                               nameText: &nameText, names: &names, firstViolation: &firstViolation)
+                               nameText: &nameText, firstViolation: &firstViolation)
         } catch let error as JSONError {
             throw duplicate() ?? error
         }
         if let firstViolation { throw duplicate() ?? firstViolation }
+    }
+
+    /// The names of the top-level members of `bytes`, in order, as far as the JSON can be read (the
+    /// members before a syntax error, or a limit, are the ones a parse has met when it stops).
+    static func topLevelNames(_ bytes: UnsafeRawBufferPointer, limits: ReadLimits) -> [String] {
+        var names: [String] = []
+        guard var reader = try? JSONReader(bytes, limits: StrictJSONParser(maxDepth: limits.maxJSONDepth)),
+              reader.nextByte == UInt8(ascii: "{"), (try? reader.openObject()) != nil else { return names }
+        while let key = try? reader.nextKey() {
+            names.append(key)
+            guard (try? reader.readValue()) != nil else { break }
+        }
+        return names
     }
 
     /// The first name in `names` that was seen before.
@@ -189,11 +202,15 @@ public struct SafetensorsHeader: Sendable {
     private static func readEachMember(
         _ bytes: UnsafeRawBufferPointer, limits: ReadLimits, _ fail: (SafetensorsViolation, String?) -> FormatError,
         metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], nameText: inout [Range<Int>?],
-        names: inout [String], firstViolation: inout FormatError?
+        firstViolation: inout FormatError?
     ) throws {
+        var failed = false  // whether `firstViolation` is set (a flag: testing the optional copies the error)
         func check(_ body: () throws(FormatError) -> Void) {
-            guard firstViolation == nil else { return }
-            do { try body() } catch { firstViolation = error }
+            guard !failed else { return }
+            do { try body() } catch {
+                firstViolation = error
+                failed = true
+            }
         }
         var reader = try JSONReader(bytes, limits: StrictJSONParser(maxDepth: limits.maxJSONDepth))
         guard reader.nextByte == UInt8(ascii: "{") else {
@@ -210,7 +227,7 @@ public struct SafetensorsHeader: Sendable {
         while let rawKey = try reader.nextRawKey() {
             let key = try reader.string(rawKey)
             // Duplicate tensor names are found once the names are sorted (see `init`).
-            if key == "__metadata__" {
+            if rawKey.hasEscape ? key == "__metadata__" : reader.key(rawKey, is: "__metadata__") {
                 guard !sawMetadata else { throw JSONError(reason: .duplicateKey(key, path: []), offset: reader.position) }
                 sawMetadata = true
                 let value = try reader.readValue()
@@ -218,7 +235,6 @@ public struct SafetensorsHeader: Sendable {
                 continue
             }
             nameText.append(rawKey.hasEscape ? nil : rawKey.text)
-            names.append(key)
             var raw = RawEntry(name: key)
             guard reader.nextByte == UInt8(ascii: "{") else {
                 raw.notObject = try reader.readValue().kind
