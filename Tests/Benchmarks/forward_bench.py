@@ -47,12 +47,15 @@ MM1_CONFIG = {
 }
 
 
-def build():
+def build(attention="eager"):
+    """The three models; `attention` is transformers' attn_implementation: "eager" (its own matmul-softmax
+    attention, used for the goldens) or "sdpa" (torch's fused scaled_dot_product_attention, transformers' default)."""
     torch.manual_seed(20261129)
-    vision = CLIPVisionModel(CLIPVisionConfig(**VISION)).eval()
+    vision = CLIPVisionModel(CLIPVisionConfig(**VISION, attn_implementation=attention)).eval()
     abstractor = g.CAbstractor(PROJECTOR, num_input_tokens=196).eval()
-    llama = LlamaForCausalLM(LlamaConfig(**TEXT, attn_implementation="eager")).eval()
-    vision.config._attn_implementation = "eager"
+    llama = LlamaForCausalLM(LlamaConfig(**TEXT, attn_implementation=attention)).eval()
+    vision.config._attn_implementation = attention
+    llama.config._attn_implementation = attention
     return vision, abstractor, llama
 
 
@@ -106,18 +109,24 @@ def peak_rss():
 def time_torch(runs):
     threads = int(os.environ.get("MM1CONV_THREADS", "2"))
     torch.set_num_threads(threads)
-    models = build()
     pixels, ids = inputs()
     result = {"impl": "pytorch", "bench": "forward", "threads": threads, "torch": torch.__version__, "tokens": ids.shape[1]}
-    for label, connector in (("median_s", True), ("no_connector_median_s", False)):
+
+    def timed(models, connector):
         forward(models, pixels, ids, connector)  # warm-up
         times = []
         for _ in range(runs):
             start = time.perf_counter()
             forward(models, pixels, ids, connector)
             times.append(time.perf_counter() - start)
-        result[label] = statistics.median(times)
-    result["peak_rss"] = peak_rss()
+        return statistics.median(times)
+
+    eager = build("eager")
+    result["median_s"] = timed(eager, True)
+    result["no_connector_median_s"] = timed(eager, False)
+    result["peak_rss"] = peak_rss()  # the sdpa models are built after these are freed
+    del eager
+    result["sdpa_median_s"] = timed(build("sdpa"), True)
     print(json.dumps(result, sort_keys=True))
 
 

@@ -115,10 +115,27 @@ public struct SafetensorsHeader: Sendable {
         if end > available { throw fail(.dataTruncated(dataEnd: end, available: available)) }
 
         self.metadata = metadata
-        self.tensors = sorted.map { entries[$0.entry] }
+        if !inOrder { Self.permute(&entries, by: sorted.map(\.entry)) }  // moved, not copied
+        self.tensors = entries
         self.nameText = sorted.map { $0.text.map { ($0.lowerBound + 8)..<($0.upperBound + 8) } }
         self.dataOffset = 8 + headerLength
         self.warnings = warnings
+    }
+
+    /// Rearranges `items` so that position `k` holds what was at `order[k]` (a permutation), by
+    /// swapping along its cycles: elements are moved, never copied (no reference counting).
+    static func permute<T>(_ items: inout [T], by order: [Int]) {
+        var order = order
+        for start in order.indices where order[start] != start {
+            var j = start
+            while true {
+                let k = order[j]
+                order[j] = j
+                if k == start { break }
+                items.swapAt(j, k)
+                j = k
+            }
+        }
     }
 
     private static func metadata(_ value: JSONValue, _ fail: (SafetensorsViolation, String?) -> FormatError) throws(FormatError) -> [String: String] {
