@@ -44,7 +44,7 @@ public enum PackageIntegrity {
     /// Checks every shard and tensor of the package at `path` against its manifest.
     /// - Throws: ``PackageError`` when the manifest itself is missing or invalid.
     public static func check(_ path: String) throws -> IntegrityReport {
-        try check(path, manifest: try PackageManifest.read(package: path))
+        check(path, manifest: try PackageManifest.read(package: path))
     }
 
     /// Checks the shards of the package at `path` against an already-read `manifest`.

@@ -12,7 +12,7 @@ public enum TokenizerFiles {
     /// The tokenizer files beside `source` (a folder, or a file's folder; a package's `tokenizer/` too).
     public static func find(beside source: String) -> [String] {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
         let base = isDirectory.boolValue ? source : (source as NSString).deletingLastPathComponent
         for folder in ["\(base.isEmpty ? "." : base)/\(Self.folder)", base.isEmpty ? "." : base] {
             let found = names.map { "\(folder)/\($0)" }.filter { FileManager.default.fileExists(atPath: $0) }
