@@ -21,7 +21,7 @@ enum ConfigResolution {
             return Resolved(config: p.config, notes: ["configuration from preset \(preset)"], origin: "preset \(preset)")
         }
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
         // GGUF files written by `export` carry the whole MM1 config.
         let ggufs = isDirectory.boolValue ? Checkpoint.ggufFiles(in: source) ?? [] : (source.hasSuffix(".gguf") ? [source] : [])
         for path in ggufs {

@@ -119,7 +119,7 @@ struct Import: ParsableCommand {
     /// `ckpt.safetensors` → `ckpt.mm1`; `folder` or `folder/model.safetensors.index.json` → `folder.mm1`, beside it.
     static func defaultDestination(for source: String) -> String {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
         let trimmed = source.hasSuffix("/") ? String(source.dropLast()) : source
         if isDirectory.boolValue { return trimmed + ".mm1" }
         if trimmed.hasSuffix(".index.json") {

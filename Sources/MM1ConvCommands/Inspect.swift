@@ -56,7 +56,7 @@ struct Inspect: ParsableCommand {
             resolved = try ConfigResolution.resolve(configFile: nil, preset: preset, source: ".")
         } else if let path {
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
             resolved = isDirectory.boolValue
                 ? try ConfigResolution.read("\(path)/\(PackageManifest.fileName)")
                 : try ConfigResolution.read(path)

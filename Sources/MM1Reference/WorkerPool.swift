@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import MM1Tensor
 import Synchronization
@@ -76,7 +77,7 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins < 200_000 { spinHint(); continue }
+                if spins < 20_000 { spinHint(); continue }  // about a millisecond of pauses
                 condition.lock()
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
@@ -88,9 +89,5 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    @inline(__always) private func spinHint() {
-        #if arch(x86_64) || arch(i386)
-        _ = 0  // a pause instruction is not exposed to Swift; the atomic load itself paces the loop
-        #endif
-    }
+    @inline(__always) private func spinHint() { mm1_spin_pause() }
 }

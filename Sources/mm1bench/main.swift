@@ -15,6 +15,8 @@ import MM1Tensor
 ///   mm1bench gguf PATH RUNS                open a GGUF file and dequantize every tensor to f32
 ///   mm1bench forward PKG REF RUNS          one reference forward pass (logits only) on REF's inputs,
 ///                                          after one warm-up pass
+///   mm1bench gemm M N K RUNS               y[M×N] = x[M×K] · Wᵀ (W is N×K, a linear layer's weight) as the
+///                                          forward pass calls it, on seeded values
 ///   mm1bench synthesize CONFIG OUT         an f16 checkpoint of CONFIG's graph in canonical names: seeded Gaussian
 ///                                          weights (std 0.02), norm weights 1, written tensor by tensor
 ///   mm1bench quantize PATH int8|int4 RUNS  quantize every matrix of a safetensors file in memory (groups of 32)
@@ -98,6 +100,21 @@ func main() throws {
         report(["bench": "forward", "median_s": median(times), "cached_median_s": median(cachedTimes), "min_s": times.min()!, "first_s": first,
                 "runs": runs, "threads": ProcessorCount.active, "tokens": inputs.inputIDs.first?.count ?? 0,
                 "blas": BLAS.description])
+    case "gemm":
+        let (m, n, k, runs) = (Int(args[2])!, Int(args[3])!, Int(args[4])!, Int(args[5]) ?? 20)
+        try BLAS.prepare()
+        let x = (0..<(m * k)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+        let w = (0..<(n * k)).map { Float(($0 * 104_729) % 1000) / 1000 - 0.5 }
+        var y = [Float](repeating: 0, count: m * n)
+        func once() {
+            x.withUnsafeBufferPointer { a in w.withUnsafeBufferPointer { b in y.withUnsafeMutableBufferPointer { c in
+                BLAS.gemm(a.baseAddress!, lda: k, b.baseAddress!, ldb: k, transposeB: true, c.baseAddress!, ldc: n, m: m, n: n, k: k)
+            } } }
+        }
+        once()
+        let times = (0..<runs).map { _ in seconds { once() } }
+        report(["bench": "gemm", "m": m, "n": n, "k": k, "median_s": median(times), "min_s": times.min()!,
+                "gflops": 2.0 * Double(m * n * k) / median(times) / 1e9, "threads": ProcessorCount.active])
     case "synthesize":
         let config = try JSONDecoder().decode(MM1Config.self, from: Data(contentsOf: URL(fileURLWithPath: args[2])))
         let specs = try MM1Model(graphOf: config).specs

@@ -59,4 +59,8 @@ int mm1_direct_io_flag(void);
 /// or interrupts a JSON string's plain run), or `n` when there is none. SSE2 16 bytes at a time.
 size_t mm1_json_string_stop(const unsigned char *p, size_t n);
 
+/// The CPU's spin-wait hint (`pause` on x86, `yield` on ARM): a waiting loop lets a sibling hardware
+/// thread run and leaves the loop without a memory-order mis-speculation.
+void mm1_spin_pause(void);
+
 #endif
