@@ -14,28 +14,16 @@ public enum Hashing {
         return hasher.finalize().map { String(format2: $0) }.joined()
     }
 
-    /// The digest of the file at `path` and its size, read with `read(2)` in 8 MiB pieces (cheaper
-    /// than faulting in mapped pages, and nothing stays resident).
+    /// The digest of the file at `path` and its size, read in 8 MiB pieces (cheaper than faulting in
+    /// mapped pages, and nothing stays resident). Refuses what is not a regular file, as every reader does.
     public static func sha256(file path: String) throws -> (digest: String, bytes: Int) {
-        // O_NONBLOCK and a regular-file check: a FIFO put in a file's place must not block the read.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
+        let (fd, _) = try RegularFile.openForReading(path)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw FileSystemError(path: path, operation: "open (not a regular file)", code: EISDIR)
-        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
         defer { buffer.deallocate() }
         var hasher = SHA256()
         var total = 0
-        while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileSystemError(path: path, operation: "read", code: errno)
-            }
-            if n == 0 { break }
+        while case let n = try RegularFile.read(fd, into: buffer, at: total, path: path), n > 0 {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             total += n
         }

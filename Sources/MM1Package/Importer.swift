@@ -60,7 +60,7 @@ public struct Importer {
         let sourceHashes = SourceHashing(files: Set(checkpoint.files).sorted())
         let writer = try SafetensorsCheckpointWriter(folder: staging.path, entries: layout.entries, maxShardBytes: maxShardBytes, metadata: ["format": "pt"])
         // Two stages overlap: this thread converts parameter n+1 while a writer thread hashes and
-        // writes parameter n. At most two finished buffers wait, so memory stays near two parameters.
+        // writes parameter n (see WritePipeline for the memory bound).
         let pipeline = WritePipeline(writer: writer, depth: 2, largest: writer.writeOrder.map(\.byteCount).max() ?? 0)
         defer { pipeline.drain() }  // on an error, no write may still run when the staging folder goes
         let quantized = QuantizedParts(largestCount: layout.largestQuantizedCount, scaleDType: layout.scaleDType)
@@ -263,9 +263,8 @@ final class WritePipeline: @unchecked Sendable {
     private var error: (any Error)?
     private var digests: [String: String] = [:]
     /// Buffers of the largest parameter's size, reused (fresh pages for every parameter would cost a
-    /// fault and a zeroing per page), with how many of their bytes were touched.
-    private var free: [(buffer: PageBuffer, touched: Int)] = []
-    private var touched: [ObjectIdentifier: Int] = [:]
+    /// fault and a zeroing per page), with how many of their bytes are resident.
+    private var free: [Lease] = []
     private let largest: Int
 
     init(writer: SafetensorsCheckpointWriter, depth: Int, largest: Int) {
@@ -275,39 +274,42 @@ final class WritePipeline: @unchecked Sendable {
         budget = largest + largest / 2
     }
 
+    /// A buffer for one parameter, and how many of its bytes are resident once the parameter is in it.
+    struct Lease {
+        let buffer: PageBuffer
+        let resident: Int
+        var bytes: UnsafeMutableRawBufferPointer { buffer.bytes }
+    }
+
     /// A buffer for the next parameter, once it fits beside those in flight.
-    func buffer(byteCount: Int) -> PageBuffer {
+    func buffer(byteCount: Int) -> Lease {
         state.lock()
         while handedOut >= depth || (handedOut > 0 && inFlightBytes + byteCount > budget) { state.wait() }
         handedOut += 1
         inFlightBytes += byteCount
         let reused = free.popLast()
         state.unlock()
-        guard let (buffer, resident) = reused else {
-            let fresh = PageBuffer(byteCount: max(byteCount, largest))
-            state.withLock { touched[ObjectIdentifier(fresh)] = byteCount }
-            return fresh
-        }
+        guard let reused else { return Lease(buffer: PageBuffer(byteCount: max(byteCount, largest)), resident: byteCount) }
         // Pages beyond this parameter are given back when they are many (zeroing them again later
         // costs less than holding them).
-        if resident > byteCount + (16 << 20) { buffer.releasePages(after: byteCount) }
-        state.withLock { touched[ObjectIdentifier(buffer)] = resident > byteCount + (16 << 20) ? byteCount : max(resident, byteCount) }
-        return buffer
+        guard reused.resident > byteCount + (16 << 20) else { return Lease(buffer: reused.buffer, resident: max(reused.resident, byteCount)) }
+        reused.buffer.releasePages(after: byteCount)
+        return Lease(buffer: reused.buffer, resident: byteCount)
     }
 
     /// Queues a filled buffer for hashing and writing; the buffer is reused once written.
-    func submit(_ info: TensorInfo, _ buffer: PageBuffer) {
+    func submit(_ info: TensorInfo, _ lease: Lease) {
         queue.async { [self] in
             defer {
                 state.withLock {
-                    free.append((buffer, touched[ObjectIdentifier(buffer)] ?? buffer.bytes.count))
+                    free.append(lease)
                     handedOut -= 1
                     inFlightBytes -= info.byteCount
                     state.broadcast()
                 }
             }
             guard state.withLock({ error == nil }) else { return }
-            let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<info.byteCount])
+            let bytes = UnsafeRawBufferPointer(rebasing: lease.bytes[0..<info.byteCount])
             let digest = BackgroundDigest(bytes)  // on a third thread, beside the shard's own hash
             do {
                 try writer.write(info.name, bytes: bytes)

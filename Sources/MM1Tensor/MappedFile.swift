@@ -27,6 +27,9 @@ public struct FileSystemError: Error, Sendable, Equatable, CustomStringConvertib
     }
 }
 
+/// The system's memory page size in bytes.
+let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
 /// A read-only, private memory mapping of a whole file.
 ///
 /// Tensor views point into the mapping and keep it alive; nothing is copied when a tensor is read.
@@ -58,24 +61,15 @@ public final class MappedFile: @unchecked Sendable {
     /// - Throws: ``FileSystemError``, as ``init(path:)``, or when reading fails.
     public init(path: String, prefixLength: ((UnsafeRawBufferPointer) -> Int)?) throws(FileSystemError) {
         self.path = path
-        // O_NONBLOCK: a FIFO given as a file would otherwise block until a writer comes; it is then
-        // refused as not regular. (For regular files the flag changes nothing.)
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
+        let (fd, size) = try RegularFile.openForReading(path)
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw FileSystemError(path: path, operation: "stat", code: errno) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw FileSystemError(path: path, operation: "open (not a regular file)", code: EISDIR)
-        }
-        let size = Int(st.st_size)
         if let prefixLength {
             var head: UInt64 = 0
-            let got = try withUnsafeMutableBytes(of: &head) { (b) throws(FileSystemError) -> Int in try Self.read(fd, into: b, at: 0, path: path) }
+            let got = try withUnsafeMutableBytes(of: &head) { (b) throws(FileSystemError) -> Int in try RegularFile.read(fd, into: b, at: 0, path: path) }
             let length = withUnsafeBytes(of: head) { prefixLength(UnsafeRawBufferPointer(rebasing: $0[..<got])) }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(0, min(length, size)), alignment: 8)
             do {
-                let count = try Self.read(fd, into: buffer, at: 0, path: path)
+                let count = try RegularFile.read(fd, into: buffer, at: 0, path: path)
                 prefix = UnsafeRawBufferPointer(rebasing: buffer[..<count])
             } catch {
                 buffer.deallocate()
@@ -96,19 +90,6 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
-    /// Reads up to `buffer.count` bytes at `offset` (fewer only at the end of the file); the count read.
-    private static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(FileSystemError) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0, errno == EINTR { continue }
-            guard n >= 0 else { throw FileSystemError(path: path, operation: "read", code: errno) }
-            if n == 0 { break }
-            done += n
-        }
-        return done
-    }
-
     /// The file's size in bytes.
     public var size: Int { bytes.count }
 
@@ -117,7 +98,7 @@ public final class MappedFile: @unchecked Sendable {
     public func populate(_ range: Range<Int>) {
         #if os(Linux)
         guard let base = bytes.baseAddress, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = pageSize
         let start = range.lowerBound / page * page
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, 22 /* MADV_POPULATE_READ */)
         #endif
@@ -131,7 +112,7 @@ public final class MappedFile: @unchecked Sendable {
     /// fault, would otherwise stay resident for the life of the mapping.
     public func releasePages(_ range: Range<Int>) {
         guard let base = bytes.baseAddress, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = pageSize
         let start = range.lowerBound / page * page
         let end = min(bytes.count, (range.upperBound + page - 1) / page * page)
         guard end > start else { return }
@@ -141,5 +122,40 @@ public final class MappedFile: @unchecked Sendable {
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
         prefix.baseAddress.map { $0.deallocate() }
+    }
+}
+
+/// Input files opened the way every reader of mm1conv opens them.
+public enum RegularFile {
+    /// Opens `path` read-only and returns the descriptor (the caller closes it) and the file's size.
+    /// Opened `O_NONBLOCK`: a FIFO given as a file would otherwise block until a writer comes; it is
+    /// refused as not regular, as are folders and devices. (For regular files the flag changes nothing.)
+    public static func openForReading(_ path: String) throws(FileSystemError) -> (fd: Int32, size: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let code = errno
+            close(fd)
+            throw FileSystemError(path: path, operation: "stat", code: code)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw FileSystemError(path: path, operation: "open (not a regular file)", code: EISDIR)
+        }
+        return (fd, Int(st.st_size))
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset` (fewer only at the end of the file); the count read.
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(FileSystemError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0, errno == EINTR { continue }
+            guard n >= 0 else { throw FileSystemError(path: path, operation: "read", code: errno) }
+            if n == 0 { break }
+            done += n
+        }
+        return done
     }
 }

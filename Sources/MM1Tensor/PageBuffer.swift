@@ -31,7 +31,7 @@ public final class PageBuffer: @unchecked Sendable {
     /// reused buffer then holds no more memory than the tensor it holds now.
     public func releasePages(after byteCount: Int) {
         guard mapped else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = pageSize
         let start = min(bytes.count, (byteCount + page - 1) / page * page)
         guard start < bytes.count else { return }
         _ = madvise(bytes.baseAddress! + start, bytes.count - start, MADV_DONTNEED)

@@ -61,11 +61,12 @@ def nbytes(shape):
     for d in shape:
         n *= d
     return n
-parts = [[]]
+parts, filled = [[]], 0
 for t in tensors:
-    if parts[-1] and sum(nbytes(s) for _, s in parts[-1]) + nbytes(t[1]) > limit:
-        parts.append([])
+    if parts[-1] and filled + nbytes(t[1]) > limit:
+        parts, filled = parts + [[]], 0
     parts[-1].append(t)
+    filled += nbytes(t[1])
 shards = len(parts)
 weight_map, total = {}, 0
 for i in range(shards):

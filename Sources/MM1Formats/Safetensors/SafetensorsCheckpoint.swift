@@ -154,10 +154,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     static func readIndex(
         _ path: String, limits: ReadLimits, openingMeanwhile guesses: [String]
     ) throws -> (Index, [String: Result<SafetensorsFile, any Error>]) {
-        let regular = guesses.filter { guess in
-            var st = stat()
-            return lstat(guess, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
-        }
+        let regular = guesses.filter { fileType($0) == S_IFREG }
         guard !regular.isEmpty, ProcessorCount.active > 1 else { return (try readIndex(path, limits: limits), [:]) }
         enum Job { case index(Result<Index, any Error>), shard(Result<SafetensorsFile, any Error>) }
         let done = concurrentMap(regular.count + 1) { i -> Job in
@@ -353,10 +350,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         let shardPaths = names.map { folder.isEmpty ? $0 : (folder as NSString).appendingPathComponent($0) }
         // A shard that is a symbolic link out of the checkpoint's folder could pull in any file (a
         // shard name has no `/`, so only a link can lead out).
-        let links = shardPaths.filter { shardPath in
-            var st = stat()
-            return lstat(shardPath, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
-        }
+        let links = shardPaths.filter { fileType($0) == S_IFLNK }
         if !links.isEmpty, let root = realPath(folder.isEmpty ? "." : folder) {
             for shardPath in links {
                 if let resolved = realPath(shardPath), !resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
@@ -406,6 +400,12 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     static func fileName(_ path: String) -> String {
         guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
         return String(path[path.utf8.index(after: slash)...])
+    }
+
+    /// What `path` itself is (`S_IFREG`, `S_IFLNK`, …: links are not followed), or `nil` when absent.
+    static func fileType(_ path: String) -> mode_t? {
+        var st = stat()
+        return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : nil
     }
 
     /// The canonical absolute path of an existing file, or `nil`.

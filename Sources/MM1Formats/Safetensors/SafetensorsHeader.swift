@@ -221,13 +221,9 @@ public struct SafetensorsHeader: Sendable {
         metadata: inout [String: String], entries: inout [TensorInfo], warnings: inout [String], nameText: inout [Range<Int>?],
         firstViolation: inout FormatError?
     ) throws {
-        var failed = false  // whether `firstViolation` is set (a flag: testing the optional copies the error)
         func check(_ body: () throws(FormatError) -> Void) {
-            guard !failed else { return }
-            do { try body() } catch {
-                firstViolation = error
-                failed = true
-            }
+            guard case .none = firstViolation else { return }
+            do { try body() } catch { firstViolation = error }
         }
         var reader = try JSONReader(bytes, limits: StrictJSONParser(maxDepth: limits.maxJSONDepth))
         guard reader.nextByte == UInt8(ascii: "{") else {
@@ -244,7 +240,7 @@ public struct SafetensorsHeader: Sendable {
         while let rawKey = try reader.nextRawKey() {
             let key = try reader.string(rawKey)
             // Duplicate tensor names are found once the names are sorted (see `init`).
-            if rawKey.hasEscape ? key == "__metadata__" : reader.key(rawKey, is: "__metadata__") {
+            if key == "__metadata__" {
                 guard !sawMetadata else { throw JSONError(reason: .duplicateKey(key, path: []), offset: reader.position) }
                 sawMetadata = true
                 let value = try reader.readValue()
