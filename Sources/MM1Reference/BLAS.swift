@@ -1,9 +1,11 @@
 #if canImport(Accelerate)
 import Accelerate
 #else
+import CKernels
 import COpenBLAS
 import Dispatch
 import Glibc
+import Synchronization
 #endif
 import MM1Tensor
 
@@ -37,7 +39,8 @@ public enum BLAS {
         #else
         guard loaded == nil else { return "OpenBLAS (not loaded: \(loaded!))" }
         let requested = String(cString: mm1_openblas_requested_core())
-        return "OpenBLAS (\(String(cString: mm1_openblas_core())) kernels" + (requested.isEmpty ? ")" : ", requested through OPENBLAS_CORETYPE)")
+        return "OpenBLAS (\(String(cString: mm1_openblas_core())) kernels" + (requested.isEmpty ? "" : ", requested through OPENBLAS_CORETYPE")
+            + (blocksReady ? "; linear layers on its packing routines and micro-kernel)" : ")")
         #endif
     }
 
@@ -82,6 +85,72 @@ public enum BLAS {
         #endif
     }
 
+    /// One output of ``linear(_:tokens:width:ldx:_:)``: `out[t, i] = bias[i] + Σₚ x[t, p] · weight[i, p]`
+    /// for `i < rows`; `weight` is a linear layer's `rows × width` matrix, row-major with rows `ldw`
+    /// floats apart, and `out` is row-major with rows `ldc` floats apart.
+    public struct LinearOutput {
+        public let weight: UnsafePointer<Float>
+        public let rows: Int
+        public let ldw: Int
+        public let out: UnsafeMutablePointer<Float>
+        public let ldc: Int
+        public let bias: UnsafePointer<Float>?
+
+        public init(weight: UnsafePointer<Float>, rows: Int, ldw: Int, out: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
+            (self.weight, self.rows, self.ldw, self.out, self.ldc, self.bias) = (weight, rows, ldw, out, ldc, bias)
+        }
+    }
+
+    /// Linear layers that read the same input (a transformer's q, k and v; a SwiGLU's gate and up):
+    /// `x` is `tokens × width`, row-major with rows `ldx` floats apart, and every output gets
+    /// `x · weightᵀ + bias`.
+    ///
+    /// Where OpenBLAS exports its SkylakeX building blocks (see `mm1_openblas.h`), the input is packed
+    /// once for all outputs and all threads, and the threads take blocks of 128 weight rows from any of
+    /// the outputs as they finish the previous one, so a core that runs slower for a while does less of
+    /// the work instead of making the other wait. The sums are formed exactly as `cblas_sgemm` forms
+    /// them (checked bit for bit when the library is loaded). Elsewhere each output is one ``gemm``.
+    ///
+    /// `maxPackedInput` bounds the packed input (in floats, 16 MiB by default): longer inputs are taken
+    /// in runs of tokens.
+    public static func linear(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [LinearOutput],
+                              maxPackedInput: Int = 1 << 22) {
+        #if !canImport(Accelerate)
+        precondition(loaded == nil, "BLAS.prepare() was not called or failed")
+        let total = outputs.reduce(0) { $0 + $1.rows }
+        if blocksReady, width > 0, tokens * total * width >= 1 << 22 {
+            var start = 0
+            // All tokens in one run when their pack fits; else runs of a multiple of 4 tokens (whole packs).
+            let chunk = tokens * width <= maxPackedInput ? tokens : max(4, maxPackedInput / width / 4 * 4)
+            while start < tokens {
+                let count = min(chunk, tokens - start)
+                if !PackedProduct.run(x + start * ldx, tokens: count, width: width, ldx: ldx, outputs.map { $0.advanced(tokens: start) }) {
+                    break
+                }
+                start += count
+            }
+            if start == tokens { return }
+            // No scratch memory for the packs: the rest goes through cblas_sgemm.
+            for o in outputs { o.advanced(tokens: start).gemm(x + start * ldx, tokens: tokens - start, width: width, ldx: ldx, split: true) }
+            return
+        }
+        #endif
+        for o in outputs { o.gemm(x, tokens: tokens, width: width, ldx: ldx, split: true) }
+    }
+
+    /// Whether ``linear(_:tokens:width:ldx:_:)`` runs on OpenBLAS's building blocks in this process.
+    public static var packedProducts: Bool {
+        #if canImport(Accelerate)
+        return false
+        #else
+        return blocksReady
+        #endif
+    }
+
+    #if !canImport(Accelerate)
+    private static let blocksReady: Bool = loaded == nil && mm1_openblas_blocks_ready() != 0
+    #endif
+
     /// `c[m×n] = a[m×k] · bᵀ` where `b` is `[n×k]` row-major — the layout of a linear layer's weight
     /// (`out_features × in_features`), so `y = x · Wᵀ` needs no transpose copy.
     public static func matmulTransposedB(
@@ -103,3 +172,87 @@ public enum BLAS {
         }
     }
 }
+
+extension BLAS.LinearOutput {
+    /// The same output from token `t` on.
+    func advanced(tokens t: Int) -> Self {
+        Self(weight: weight, rows: rows, ldw: ldw, out: out + t * ldc, ldc: ldc, bias: bias)
+    }
+
+    /// This output for `tokens` tokens through ``BLAS/gemm(_:lda:_:ldb:transposeB:_:ldc:m:n:k:alpha:beta:bias:split:)``.
+    func gemm(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, split: Bool) {
+        BLAS.gemm(x, lda: ldx, weight, ldb: ldw, transposeB: true, out, ldc: ldc, m: tokens, n: rows, k: width, bias: bias, split: split)
+    }
+}
+
+#if !canImport(Accelerate)
+/// One run of ``BLAS/linear(_:tokens:width:ldx:_:)`` on OpenBLAS's building blocks (SkylakeX): the
+/// input packed once (by all threads, a run of tokens each), then blocks of weight rows handed out
+/// one at a time, each packed by the thread that takes it and multiplied with the whole input.
+private enum PackedProduct {
+    static let rowsPerBlock = 128
+
+    /// Returns false (having written nothing) when the input's scratch buffer cannot be allocated.
+    static func run(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [BLAS.LinearOutput]) -> Bool {
+        guard let inputScratch = mm1_openblas_scratch(0, tokens * width) else { return false }
+        // The blocks along the input's width, as OpenBLAS cuts them: (offset, depth).
+        var depths: [(offset: Int, depth: Int)] = []
+        var offset = 0
+        while offset < width {
+            let depth = Int(mm1_openblas_block_depth(Int32(width - offset)))
+            depths.append((offset, depth))
+            offset += depth
+        }
+        var firstBlock: [Int] = []
+        var blocks = 0
+        for o in outputs {
+            firstBlock.append(blocks)
+            blocks += (o.rows + rowsPerBlock - 1) / rowsPerBlock
+        }
+        let threads = WorkerPool.shared.threads
+        let packers = tokens >= 16 * threads ? threads : 1
+        let tokensPerPacker = ((tokens + packers - 1) / packers + 3) / 4 * 4  // packs of 4 tokens stay whole
+        let packed = Counter()
+        nonisolated(unsafe) let (x, packedInput) = (x, inputScratch)
+        WorkerPool.shared.run(packers + blocks) { item in
+            if item < packers {
+                let first = item * tokensPerPacker, end = min(tokens, first + tokensPerPacker)
+                if first < end {
+                    for (offset, depth) in depths {
+                        mm1_openblas_pack_input(Int32(depth), Int32(end - first), x + first * ldx + offset, Int32(ldx),
+                                                packedInput + offset * tokens + depth * first)
+                    }
+                }
+                packed.value.add(1, ordering: .releasing)
+                return
+            }
+            // Items are taken in order, so every packer has started; wait for the last to finish.
+            while packed.value.load(ordering: .acquiring) < packers { mm1_spin_pause() }
+            let block = item - packers
+            let o = firstBlock.lastIndex { $0 <= block }!
+            let output = outputs[o]
+            let row = (block - firstBlock[o]) * rowsPerBlock, rows = min(rowsPerBlock, output.rows - row)
+            let c = output.out + row
+            for t in 0..<tokens {
+                if let bias = output.bias { (c + t * output.ldc).update(from: bias + row, count: rows) }
+                else { (c + t * output.ldc).update(repeating: 0, count: rows) }
+            }
+            guard let packedWeight = mm1_openblas_scratch(1, rows * min(width, depths[0].depth)) else {
+                // No memory for this block's pack: the same sums through cblas_sgemm, onto the initial values.
+                mm1_openblas_sgemm(0, 1, Int32(tokens), Int32(rows), Int32(width), 1, x, Int32(ldx), output.weight + row * output.ldw,
+                                   Int32(output.ldw), 1, c, Int32(output.ldc))
+                return
+            }
+            for (offset, depth) in depths {
+                mm1_openblas_pack_weight(Int32(depth), Int32(rows), output.weight + row * output.ldw + offset, Int32(output.ldw), packedWeight)
+                mm1_openblas_kernel(Int32(rows), Int32(tokens), Int32(depth), packedWeight, packedInput + offset * tokens, c, Int32(output.ldc))
+            }
+        }
+        return true
+    }
+
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+}
+#endif

@@ -35,8 +35,9 @@ struct LanguageForward<W: WeightProvider> {
         let layer = model.layers[index]
         let eps = config.rmsNormEps
         let a = Ops.rmsNorm(h, try weights.weight(layer.attentionNorm), eps: eps)
-        var q = try LayerCalls.linear(a, layer.attention.q, weights), k = try LayerCalls.linear(a, layer.attention.k, weights)
-        let v = try LayerCalls.linear(a, layer.attention.v, weights)
+        let qkv = try LayerCalls.linear(a, [layer.attention.q, layer.attention.k, layer.attention.v], weights)
+        var (q, k) = (qkv[0], qkv[1])
+        let v = qkv[2]
         rotary.apply(&q)
         rotary.apply(&k)
         let attended = AttentionKernel.attend(q: q, k: k, v: v, heads: config.heads, kvHeads: config.kvHeads,
@@ -66,8 +67,8 @@ struct LanguageForward<W: WeightProvider> {
             let w = try weights.weight(head, slice: start..<end)
             x.values.withUnsafeBufferPointer { a in
                 out.values.withUnsafeMutableBufferPointer { c in
-                    BLAS.gemm(a.baseAddress!, lda: x.cols, w.pointer, ldb: w.cols, transposeB: true,
-                              c.baseAddress! + start, ldc: out.cols, m: x.rows, n: end - start, k: x.cols)
+                    BLAS.linear(a.baseAddress!, tokens: x.rows, width: x.cols, ldx: x.cols,
+                                [BLAS.LinearOutput(weight: w.pointer, rows: end - start, ldw: w.cols, out: c.baseAddress! + start, ldc: out.cols)])
                 }
             }
             start = end
@@ -77,9 +78,10 @@ struct LanguageForward<W: WeightProvider> {
 
     /// `down(silu(gate · x) ⊙ up · x)`.
     private func swiGLU(_ x: Matrix, gate: Weight, up: Weight, down: Weight) throws(ReferenceError) -> Matrix {
-        var g = Ops.linear(x, gate)
+        let gateUp = Ops.linear(x, [(gate, nil), (up, nil)])
+        var g = gateUp[0]
+        let u = gateUp[1]
         Ops.activate(&g, .silu)
-        let u = Ops.linear(x, up)
         g.values.withUnsafeMutableBufferPointer { gp in
             u.values.withUnsafeBufferPointer { up in
                 for i in 0..<gp.count { gp[i] *= up[i] }

@@ -26,19 +26,38 @@ enum Parallel {
 enum Ops {
     /// `y = x · Wᵀ (+ b)`: a linear layer, `W` stored `[out, in]`.
     static func linear(_ x: Matrix, _ weight: Weight, _ bias: Weight? = nil) -> Matrix {
-        precondition(weight.cols == x.cols, "linear: \(x.cols) inputs for a weight \(weight.shape)")
-        guard x.rows > 0 else { return Matrix(rows: 0, cols: weight.rows) }
-        precondition((bias?.count ?? weight.rows) == weight.rows)
-        var y = Matrix(uninitializedRows: x.rows, cols: weight.rows)
-        x.values.withUnsafeBufferPointer { a in
-            y.values.withUnsafeMutableBufferPointer { c in
-                // With a bias, C starts as the bias rows and the product is added (beta 1), in each
-                // thread's columns: one pass over C instead of BLAS zeroing it and a second adding the bias.
-                BLAS.gemm(a.baseAddress!, lda: x.cols, weight.pointer, ldb: weight.cols, transposeB: true,
-                          c.baseAddress!, ldc: y.cols, m: x.rows, n: weight.rows, k: x.cols, bias: bias?.pointer)
-            }
+        linear(x, [(weight, bias)])[0]
+    }
+
+    /// Linear layers over the same input (`[(W, b)]`, each `W` stored `[out, in]`), in one product:
+    /// the input is read and packed once for all of them (see ``BLAS/linear(_:tokens:width:ldx:_:)``).
+    static func linear(_ x: Matrix, _ layers: [(weight: Weight, bias: Weight?)]) -> [Matrix] {
+        for (weight, bias) in layers {
+            precondition(weight.cols == x.cols, "linear: \(x.cols) inputs for a weight \(weight.shape)")
+            precondition((bias?.count ?? weight.rows) == weight.rows)
         }
-        return y
+        guard x.rows > 0 else { return layers.map { Matrix(rows: 0, cols: $0.weight.rows) } }
+        return x.values.withUnsafeBufferPointer { a in
+            // Each output is written while its array is being created (nested, one per layer); the
+            // innermost level runs the product over all of them.
+            func outputs(from i: Int, _ targets: [BLAS.LinearOutput]) -> [Matrix] {
+                guard i < layers.count else {
+                    BLAS.linear(a.baseAddress!, tokens: x.rows, width: x.cols, ldx: x.cols, targets)
+                    return []
+                }
+                let (weight, bias) = layers[i]
+                var rest: [Matrix] = []
+                let values = [Float](unsafeUninitializedCapacity: x.rows * weight.rows) { c, count in
+                    let target = c.baseAddress.map {
+                        BLAS.LinearOutput(weight: weight.pointer, rows: weight.rows, ldw: weight.cols, out: $0, ldc: weight.rows, bias: bias?.pointer)
+                    }
+                    rest = outputs(from: i + 1, targets + (target.map { [$0] } ?? []))
+                    count = x.rows * weight.rows
+                }
+                return [Matrix(rows: x.rows, cols: weight.rows, values: values)] + rest
+            }
+            return outputs(from: 0, [])
+        }
     }
 
     /// `x += y`, element-wise.

@@ -34,7 +34,8 @@ struct VisionForward<W: WeightProvider> {
         let layer = encoder.layers[index]
         let heads = config.heads, headDim = config.width / config.heads
         let a = try layerNorm(h, layer.norm1)
-        let q = try linear(a, layer.attention.q), k = try linear(a, layer.attention.k), v = try linear(a, layer.attention.v)
+        let qkv = try LayerCalls.linear(a, [layer.attention.q, layer.attention.k, layer.attention.v], weights)
+        let (q, k, v) = (qkv[0], qkv[1], qkv[2])
         let attended = AttentionKernel.attend(q: q, k: k, v: v, heads: heads, kvHeads: heads, headDim: headDim, causal: false)
         var out = h
         Ops.add(&out, try linear(attended, layer.attention.o))
@@ -85,9 +86,18 @@ struct VisionForward<W: WeightProvider> {
 /// Graph layers applied through a ``WeightProvider``: fetch the weights, run the op, drop the weights.
 enum LayerCalls {
     static func linear<W: WeightProvider>(_ x: Matrix, _ l: Linear<W.Parameter>, _ weights: W) throws(ReferenceError) -> Matrix {
-        let weight = try weights.weight(l.weight)
-        guard weight.cols == x.cols else { throw .parameter(weights.name(of: l.weight), "expects \(weight.cols) inputs, got \(x.cols)") }
-        return Ops.linear(x, weight, try l.bias.map { (b) throws(ReferenceError) in try weights.weight(b) })
+        try linear(x, [l], weights)[0]
+    }
+
+    /// Linear layers over the same input, in one product (q, k and v of an attention).
+    static func linear<W: WeightProvider>(_ x: Matrix, _ layers: [Linear<W.Parameter>], _ weights: W) throws(ReferenceError) -> [Matrix] {
+        var fetched: [(weight: Weight, bias: Weight?)] = []
+        for l in layers {
+            let weight = try weights.weight(l.weight)
+            guard weight.cols == x.cols else { throw .parameter(weights.name(of: l.weight), "expects \(weight.cols) inputs, got \(x.cols)") }
+            fetched.append((weight, try l.bias.map { (b) throws(ReferenceError) in try weights.weight(b) }))
+        }
+        return Ops.linear(x, fetched)
     }
 
     static func layerNorm<W: WeightProvider>(_ x: Matrix, _ n: Norm<W.Parameter>, _ weights: W, eps: Double) throws(ReferenceError) -> Matrix {

@@ -106,15 +106,33 @@ func main() throws {
         let x = (0..<(m * k)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
         let w = (0..<(n * k)).map { Float(($0 * 104_729) % 1000) / 1000 - 0.5 }
         var y = [Float](repeating: 0, count: m * n)
-        func once() {
+        // As the forward pass calls it (BLAS.linear), and as one cblas_sgemm per thread on a column split
+        // (BLAS.gemm), interleaved.
+        func once(_ linear: Bool) {
             x.withUnsafeBufferPointer { a in w.withUnsafeBufferPointer { b in y.withUnsafeMutableBufferPointer { c in
-                BLAS.gemm(a.baseAddress!, lda: k, b.baseAddress!, ldb: k, transposeB: true, c.baseAddress!, ldc: n, m: m, n: n, k: k)
+                if linear {
+                    BLAS.linear(a.baseAddress!, tokens: m, width: k, ldx: k,
+                                [BLAS.LinearOutput(weight: b.baseAddress!, rows: n, ldw: k, out: c.baseAddress!, ldc: n)])
+                } else {
+                    BLAS.gemm(a.baseAddress!, lda: k, b.baseAddress!, ldb: k, transposeB: true, c.baseAddress!, ldc: n, m: m, n: n, k: k)
+                }
             } } }
         }
-        once()
-        let times = (0..<runs).map { _ in seconds { once() } }
+        once(true)
+        once(false)
+        var times: [Double] = [], splitTimes: [Double] = []
+        let only = ProcessInfo.processInfo.environment["MM1BENCH_ONLY"]
+        for _ in 0..<runs {
+            if only != "split" { times.append(seconds { once(true) }) }
+            if only != "linear" { splitTimes.append(seconds { once(false) }) }
+        }
+        if times.isEmpty { times = splitTimes }
+        if splitTimes.isEmpty { splitTimes = times }
         report(["bench": "gemm", "m": m, "n": n, "k": k, "median_s": median(times), "min_s": times.min()!,
-                "gflops": 2.0 * Double(m * n * k) / median(times) / 1e9, "threads": ProcessorCount.active])
+                "gflops": 2.0 * Double(m * n * k) / median(times) / 1e9, "column_split_median_s": median(splitTimes),
+                "column_split_gflops": 2.0 * Double(m * n * k) / median(splitTimes) / 1e9,
+                "paired_ratio_median": median(zip(times, splitTimes).map { $0 / $1 }), "threads": ProcessorCount.active,
+                "blas": BLAS.description])
     case "synthesize":
         let config = try JSONDecoder().decode(MM1Config.self, from: Data(contentsOf: URL(fileURLWithPath: args[2])))
         let specs = try MM1Model(graphOf: config).specs
