@@ -95,10 +95,41 @@ public enum BLAS {
         public let out: UnsafeMutablePointer<Float>
         public let ldc: Int
         public let bias: UnsafePointer<Float>?
+        /// The same weight as ``packWeight(_:rows:width:)`` laid it out, if it was packed beforehand
+        /// (a weight used by many products); else each product packs it as it goes.
+        public let packed: PackedWeight?
 
-        public init(weight: UnsafePointer<Float>, rows: Int, ldw: Int, out: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
-            (self.weight, self.rows, self.ldw, self.out, self.ldc, self.bias) = (weight, rows, ldw, out, ldc, bias)
+        public init(weight: UnsafePointer<Float>, rows: Int, ldw: Int, out: UnsafeMutablePointer<Float>, ldc: Int,
+                    bias: UnsafePointer<Float>? = nil, packed: PackedWeight? = nil) {
+            (self.weight, self.rows, self.ldw, self.out, self.ldc, self.bias, self.packed) = (weight, rows, ldw, out, ldc, bias, packed)
         }
+    }
+
+    /// A linear layer's weight laid out for OpenBLAS's micro-kernel once, for a process that runs many
+    /// products with it: what ``linear(_:tokens:width:ldx:_:maxPackedInput:)`` otherwise packs in every call.
+    public final class PackedWeight: @unchecked Sendable {
+        /// The weight's rows and the input width it was packed for.
+        public let rows: Int, width: Int
+        let values: UnsafeMutablePointer<Float>
+
+        fileprivate init(rows: Int, width: Int, values: UnsafeMutablePointer<Float>) {
+            (self.rows, self.width, self.values) = (rows, width, values)
+        }
+
+        deinit { values.deallocate() }
+    }
+
+    /// `weight` (`rows × width`, rows `ldw` floats apart) packed for ``linear(_:tokens:width:ldx:_:maxPackedInput:)``,
+    /// or nil where products do not run on OpenBLAS's building blocks. Same size as the weight.
+    public static func packWeight(_ weight: UnsafePointer<Float>, rows: Int, width: Int, ldw: Int) -> PackedWeight? {
+        #if canImport(Accelerate)
+        return nil
+        #else
+        guard loaded == nil, blocksReady, rows > 0, width > 0 else { return nil }
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
+        PackedProduct.pack(weight, rows: rows, width: width, ldw: ldw, into: values)
+        return PackedWeight(rows: rows, width: width, values: values)
+        #endif
     }
 
     /// Linear layers that read the same input (a transformer's q, k and v; a SwiGLU's gate and up):
@@ -176,7 +207,7 @@ public enum BLAS {
 extension BLAS.LinearOutput {
     /// The same output from token `t` on.
     func advanced(tokens t: Int) -> Self {
-        Self(weight: weight, rows: rows, ldw: ldw, out: out + t * ldc, ldc: ldc, bias: bias)
+        Self(weight: weight, rows: rows, ldw: ldw, out: out + t * ldc, ldc: ldc, bias: bias, packed: packed)
     }
 
     /// This output for `tokens` tokens through ``BLAS/gemm(_:lda:_:ldb:transposeB:_:ldc:m:n:k:alpha:beta:bias:split:)``.
@@ -192,10 +223,8 @@ extension BLAS.LinearOutput {
 private enum PackedProduct {
     static let rowsPerBlock = 128
 
-    /// Returns false (having written nothing) when the input's scratch buffer cannot be allocated.
-    static func run(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [BLAS.LinearOutput]) -> Bool {
-        guard let inputScratch = mm1_openblas_scratch(0, tokens * width) else { return false }
-        // The blocks along the input's width, as OpenBLAS cuts them: (offset, depth).
+    /// The blocks along the input's width, as OpenBLAS cuts them: (offset, depth).
+    static func depths(_ width: Int) -> [(offset: Int, depth: Int)] {
         var depths: [(offset: Int, depth: Int)] = []
         var offset = 0
         while offset < width {
@@ -203,6 +232,27 @@ private enum PackedProduct {
             depths.append((offset, depth))
             offset += depth
         }
+        return depths
+    }
+
+    /// A whole weight packed as the products take it: block of rows `b` (of ``rowsPerBlock``) starts
+    /// at `b · rowsPerBlock · width`, and within it the depth block at `offset` starts at `offset · rows in the block`.
+    static func pack(_ weight: UnsafePointer<Float>, rows: Int, width: Int, ldw: Int, into values: UnsafeMutablePointer<Float>) {
+        let depths = depths(width)
+        nonisolated(unsafe) let (weight, values) = (weight, values)
+        WorkerPool.shared.run((rows + rowsPerBlock - 1) / rowsPerBlock) { block in
+            let row = block * rowsPerBlock, count = min(rowsPerBlock, rows - row)
+            for (offset, depth) in depths {
+                mm1_openblas_pack_weight(Int32(depth), Int32(count), weight + row * ldw + offset, Int32(ldw),
+                                         values + row * width + offset * count)
+            }
+        }
+    }
+
+    /// Returns false (having written nothing) when the input's scratch buffer cannot be allocated.
+    static func run(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [BLAS.LinearOutput]) -> Bool {
+        guard let inputScratch = mm1_openblas_scratch(0, tokens * width) else { return false }
+        let depths = depths(width)
         var firstBlock: [Int] = []
         var blocks = 0
         for o in outputs {
@@ -236,6 +286,14 @@ private enum PackedProduct {
             for t in 0..<tokens {
                 if let bias = output.bias { (c + t * output.ldc).update(from: bias + row, count: rows) }
                 else { (c + t * output.ldc).update(repeating: 0, count: rows) }
+            }
+            if let packed = output.packed {
+                precondition(packed.rows == output.rows && packed.width == width, "a packed weight used for another shape")
+                let block = UnsafePointer(packed.values + row * width)
+                for (offset, depth) in depths {
+                    mm1_openblas_kernel(Int32(rows), Int32(tokens), Int32(depth), block + offset * rows, packedInput + offset * tokens, c, Int32(output.ldc))
+                }
+                return
             }
             guard let packedWeight = mm1_openblas_scratch(1, rows * min(width, depths[0].depth)) else {
                 // No memory for this block's pack: the same sums through cblas_sgemm, onto the initial values.

@@ -47,7 +47,7 @@ struct LanguageForward<W: WeightProvider> {
         let f = Ops.rmsNorm(out, try weights.weight(layer.mlpNorm), eps: eps)
         switch layer.feedForward {
         case .dense(let gate, let up, let down):
-            Ops.add(&out, try swiGLU(f, gate: try weights.weight(gate), up: try weights.weight(up), down: try weights.weight(down)))
+            Ops.add(&out, try swiGLU(f, gate: try weights.linearWeight(gate), up: try weights.linearWeight(up), down: try weights.linearWeight(down)))
         case .sparse(let router, let gate, let up, let down):
             Ops.add(&out, try mixture(f, router: router, gate: gate, up: up, down: down))
         }

@@ -49,7 +49,8 @@ enum Ops {
                 var rest: [Matrix] = []
                 let values = [Float](unsafeUninitializedCapacity: x.rows * weight.rows) { c, count in
                     let target = c.baseAddress.map {
-                        BLAS.LinearOutput(weight: weight.pointer, rows: weight.rows, ldw: weight.cols, out: $0, ldc: weight.rows, bias: bias?.pointer)
+                        BLAS.LinearOutput(weight: weight.pointer, rows: weight.rows, ldw: weight.cols, out: $0, ldc: weight.rows,
+                                          bias: bias?.pointer, packed: weight.packed)
                     }
                     rest = outputs(from: i + 1, targets + (target.map { [$0] } ?? []))
                     count = x.rows * weight.rows

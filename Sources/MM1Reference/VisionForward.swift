@@ -93,7 +93,7 @@ enum LayerCalls {
     static func linear<W: WeightProvider>(_ x: Matrix, _ layers: [Linear<W.Parameter>], _ weights: W) throws(ReferenceError) -> [Matrix] {
         var fetched: [(weight: Weight, bias: Weight?)] = []
         for l in layers {
-            let weight = try weights.weight(l.weight)
+            let weight = try weights.linearWeight(l.weight)
             guard weight.cols == x.cols else { throw .parameter(weights.name(of: l.weight), "expects \(weight.cols) inputs, got \(x.cols)") }
             fetched.append((weight, try l.bias.map { (b) throws(ReferenceError) in try weights.weight(b) }))
         }

@@ -17,6 +17,8 @@ public final class Weight: @unchecked Sendable {
     private let owned: UnsafeMutablePointer<Float>?
     private let view: TensorView?
     private var releasing: Range<Int>? = nil
+    /// The weight laid out for the matrix products once (see ``prepack()``), if it was.
+    public private(set) var packed: BLAS.PackedWeight?
 
     /// Wraps values already converted into `owned` (this object deallocates them).
     init(shape: [Int], owned: UnsafeMutablePointer<Float>) {
@@ -52,6 +54,13 @@ public final class Weight: @unchecked Sendable {
         if let view, let releasing { view.releasePages(in: releasing) }
     }
 
+    /// Lays the weight out for the matrix products once, for a weight that many forward passes use
+    /// (``CachedWeights``): as much memory again as the weight. Does nothing where the products do
+    /// not run on OpenBLAS's building blocks.
+    public func prepack() {
+        if packed == nil { packed = BLAS.packWeight(pointer, rows: rows, width: cols, ldw: cols) }
+    }
+
     /// Number of rows when the parameter is read as a matrix (its first dimension).
     public var rows: Int { shape.first ?? 1 }
 
@@ -85,9 +94,14 @@ public protocol WeightProvider: Sendable {
     /// The values of `parameter[range]` along its first dimension (one expert of a stacked expert
     /// tensor, a block of rows of the output head), without converting the rest.
     func weight(_ parameter: Parameter, slice range: Range<Int>) throws(ReferenceError) -> Weight
+    /// The values of `parameter` as a linear layer's weight: the same as ``weight(_:)``, and a provider
+    /// that keeps weights may also keep them laid out for the matrix products (``Weight/prepack()``).
+    func linearWeight(_ parameter: Parameter) throws(ReferenceError) -> Weight
 }
 
 extension WeightProvider {
+    public func linearWeight(_ parameter: Parameter) throws(ReferenceError) -> Weight { try weight(parameter) }
+
     /// Rows `indices` of a 2-D parameter (token embeddings), one slice per row.
     func rows(_ parameter: Parameter, _ indices: [Int]) throws(ReferenceError) -> Matrix {
         var values: [Float] = []
@@ -182,12 +196,27 @@ public final class CachedWeights<Leaf: StoredParameter>: WeightProvider, @unchec
     }
 
     public func weight(_ leaf: Leaf, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        try cached(leaf, range, linear: false)
+    }
+
+    /// Linear layers' weights are also kept packed for the products, so no pass packs them again.
+    public func linearWeight(_ leaf: Leaf) throws(ReferenceError) -> Weight {
+        try cached(leaf, 0..<(leaf.stored.shape.first ?? 1), linear: true)
+    }
+
+    private func cached(_ leaf: Leaf, _ range: Range<Int>, linear: Bool) throws(ReferenceError) -> Weight {
         let key = "\(leaf.stored.name)[\(range.lowerBound)..<\(range.upperBound)]"
-        if let hit = lock.withLock({ cache[key] }) { return hit }
+        if let hit = lock.withLock({ () -> Weight? in
+            if linear { cache[key]?.prepack() }
+            return cache[key]
+        }) { return hit }
         let fresh = try base.weight(leaf, slice: range)
-        let copy = Weight(shape: fresh.shape, values: fresh.values)  // owned memory, not the mapping
-        lock.withLock { cache[key] = copy }
-        return copy
+        // A linear weight is read through its packed copy: its values stay where the base put them (the
+        // package's mapping for aligned F32). Every other parameter is copied into owned memory.
+        let kept = linear ? fresh : Weight(shape: fresh.shape, values: fresh.values)
+        if linear { kept.prepack() }
+        lock.withLock { cache[key] = kept }
+        return kept
     }
 }
 

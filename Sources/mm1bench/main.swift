@@ -92,13 +92,17 @@ func main() throws {
         // Weights read through the package's mapping (as `verify` does), and kept in f32 in memory after
         // the first pass (as PyTorch holds them): both are timed.
         let mapped = MM1Forward(model: package.model, weights: ViewWeights())
-        let first = try seconds { _ = try mapped.run(inputs) { $0 == "logits" } }
+        var mappedLogits: StageTensor?
+        let first = try seconds { mappedLogits = try mapped.run(inputs) { $0 == "logits" }["logits"] }
         let times = try (0..<runs).map { _ in try seconds { _ = try mapped.run(inputs) { $0 == "logits" } } }
         let cached = MM1Forward(model: package.model, weights: CachedWeights())
-        _ = try cached.run(inputs) { $0 == "logits" }
+        // Weights packed once or as each product goes: the same sums, so the same bits.
+        let cachedLogits = try cached.run(inputs) { $0 == "logits" }["logits"]
+        let identical = cachedLogits.map { c in mappedLogits.map { zip(c.values, $0.values).allSatisfy { $0.bitPattern == $1.bitPattern } } ?? false } ?? false
         let cachedTimes = try (0..<runs).map { _ in try seconds { _ = try cached.run(inputs) { $0 == "logits" } } }
         report(["bench": "forward", "median_s": median(times), "cached_median_s": median(cachedTimes), "min_s": times.min()!, "first_s": first,
                 "runs": runs, "threads": ProcessorCount.active, "tokens": inputs.inputIDs.first?.count ?? 0,
+                "cached_logits_identical": identical,
                 "blas": BLAS.description])
     case "gemm":
         let (m, n, k, runs) = (Int(args[2])!, Int(args[3])!, Int(args[4])!, Int(args[5]) ?? 20)

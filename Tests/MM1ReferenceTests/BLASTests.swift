@@ -54,6 +54,18 @@ import Testing
         BLAS.linear(xp, tokens: tokens, width: width, ldx: ldx, rows.indices.map { i in
             BLAS.LinearOutput(weight: wp[i], rows: rows[i], ldw: width, out: outs[i], ldc: rows[i], bias: withBias ? bp[i] : nil)
         }, maxPackedInput: maxPackedInput)
+        // The weights packed once beforehand (as CachedWeights keeps them): the same bits again.
+        let packed = rows.indices.map { BLAS.packWeight(wp[$0], rows: rows[$0], width: width, ldw: width) }
+        #expect(packed.allSatisfy { ($0 != nil) == BLAS.packedProducts })
+        let again = rows.map { buffer([Float](repeating: .nan, count: tokens * $0)) }
+        defer { again.forEach { $0.deallocate() } }
+        BLAS.linear(xp, tokens: tokens, width: width, ldx: ldx, rows.indices.map { i in
+            BLAS.LinearOutput(weight: wp[i], rows: rows[i], ldw: width, out: again[i], ldc: rows[i], bias: withBias ? bp[i] : nil,
+                              packed: packed[i])
+        }, maxPackedInput: maxPackedInput)
+        for i in rows.indices {
+            #expect((0..<(tokens * rows[i])).allSatisfy { again[i][$0].bitPattern == outs[i][$0].bitPattern }, "output \(i), prepacked")
+        }
         for i in rows.indices {
             let count = tokens * rows[i]
             // cblas_sgemm runs products of at most 100³ multiply-adds through its small-matrix kernels,
