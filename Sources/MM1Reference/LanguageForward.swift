@@ -64,11 +64,12 @@ struct LanguageForward<W: WeightProvider> {
         var start = 0
         while start < config.vocabSize {
             let end = min(config.vocabSize, start + block)
-            let w = try weights.weight(head, slice: start..<end)
+            let w = try weights.linearWeight(head, slice: start..<end)
             x.values.withUnsafeBufferPointer { a in
                 out.values.withUnsafeMutableBufferPointer { c in
                     BLAS.linear(a.baseAddress!, tokens: x.rows, width: x.cols, ldx: x.cols,
-                                [BLAS.LinearOutput(weight: w.pointer, rows: end - start, ldw: w.cols, out: c.baseAddress! + start, ldc: out.cols)])
+                                [BLAS.LinearOutput(weight: w.pointer, rows: end - start, ldw: w.cols, out: c.baseAddress! + start, ldc: out.cols,
+                                                   packed: w.packedMatrix)])
                 }
             }
             start = end
@@ -115,9 +116,9 @@ struct LanguageForward<W: WeightProvider> {
             for (i, token) in tokens.enumerated() {
                 rows.values.replaceSubrange((i * x.cols)..<((i + 1) * x.cols), with: x.row(token.token))
             }
-            let y = try swiGLU(rows, gate: try weights.weight(gate, slice: e..<(e + 1)).asMatrixWeight(),
-                               up: try weights.weight(up, slice: e..<(e + 1)).asMatrixWeight(),
-                               down: try weights.weight(down, slice: e..<(e + 1)).asMatrixWeight())
+            let y = try swiGLU(rows, gate: try weights.linearWeight(gate, slice: e..<(e + 1)).asMatrixWeight(),
+                               up: try weights.linearWeight(up, slice: e..<(e + 1)).asMatrixWeight(),
+                               down: try weights.linearWeight(down, slice: e..<(e + 1)).asMatrixWeight())
             for (i, token) in tokens.enumerated() {
                 for c in 0..<x.cols { out.values[token.token * x.cols + c] += token.weight * y.values[i * x.cols + c] }
             }

@@ -61,6 +61,12 @@ public final class Weight: @unchecked Sendable {
         if packed == nil { packed = BLAS.packWeight(pointer, rows: rows, width: cols, ldw: cols) }
     }
 
+    /// The packed layout when it fits this weight read as a `rows × cols` matrix.
+    var packedMatrix: BLAS.PackedWeight? {
+        guard let packed, packed.rows == rows, packed.width == cols else { return nil }
+        return packed
+    }
+
     /// Number of rows when the parameter is read as a matrix (its first dimension).
     public var rows: Int { shape.first ?? 1 }
 
@@ -97,10 +103,16 @@ public protocol WeightProvider: Sendable {
     /// The values of `parameter` as a linear layer's weight: the same as ``weight(_:)``, and a provider
     /// that keeps weights may also keep them laid out for the matrix products (``Weight/prepack()``).
     func linearWeight(_ parameter: Parameter) throws(ReferenceError) -> Weight
+    /// Rows `range` of `parameter` as a linear layer's weight (one expert, a block of the output head).
+    func linearWeight(_ parameter: Parameter, slice range: Range<Int>) throws(ReferenceError) -> Weight
 }
 
 extension WeightProvider {
     public func linearWeight(_ parameter: Parameter) throws(ReferenceError) -> Weight { try weight(parameter) }
+
+    public func linearWeight(_ parameter: Parameter, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        try weight(parameter, slice: range)
+    }
 
     /// Rows `indices` of a 2-D parameter (token embeddings), one slice per row.
     func rows(_ parameter: Parameter, _ indices: [Int]) throws(ReferenceError) -> Matrix {
@@ -204,16 +216,20 @@ public final class CachedWeights<Leaf: StoredParameter>: WeightProvider, @unchec
         try cached(leaf, 0..<(leaf.stored.shape.first ?? 1), linear: true)
     }
 
+    public func linearWeight(_ leaf: Leaf, slice range: Range<Int>) throws(ReferenceError) -> Weight {
+        try cached(leaf, range, linear: true)
+    }
+
     private func cached(_ leaf: Leaf, _ range: Range<Int>, linear: Bool) throws(ReferenceError) -> Weight {
         let key = "\(leaf.stored.name)[\(range.lowerBound)..<\(range.upperBound)]"
         if let hit = lock.withLock({ () -> Weight? in
-            if linear { cache[key]?.prepack() }
+            if linear { cache[key]?.asMatrixWeight().prepack() }
             return cache[key]
         }) { return hit }
         let fresh = try base.weight(leaf, slice: range)
         // A linear weight is read through its packed copy: its values stay where the base put them (the
         // package's mapping for aligned F32). Every other parameter is copied into owned memory.
-        let kept = linear ? fresh : Weight(shape: fresh.shape, values: fresh.values)
+        let kept = linear ? fresh.asMatrixWeight() : Weight(shape: fresh.shape, values: fresh.values)
         if linear { kept.prepack() }
         lock.withLock { cache[key] = kept }
         return kept

@@ -100,7 +100,7 @@ func main() throws {
         let cachedLogits = try cached.run(inputs) { $0 == "logits" }["logits"]
         let identical = cachedLogits.map { c in mappedLogits.map { zip(c.values, $0.values).allSatisfy { $0.bitPattern == $1.bitPattern } } ?? false } ?? false
         let cachedTimes = try (0..<runs).map { _ in try seconds { _ = try cached.run(inputs) { $0 == "logits" } } }
-        report(["bench": "forward", "median_s": median(times), "cached_median_s": median(cachedTimes), "min_s": times.min()!, "first_s": first,
+        report(["bench": "forward", "median_s": median(times), "cached_median_s": median(cachedTimes), "min_s": times.min()!, "first_s": first, "times_s": times, "cached_times_s": cachedTimes,
                 "runs": runs, "threads": ProcessorCount.active, "tokens": inputs.inputIDs.first?.count ?? 0,
                 "cached_logits_identical": identical,
                 "blas": BLAS.description])

@@ -142,5 +142,16 @@ import Testing
         #expect(report.passed)
         #expect(report.stages.contains { $0.stage == "logits" } && report.stages.contains { $0.stage == "image_embeds" })
         #expect(report.stages.allSatisfy { $0.note == nil }, "every expected stage is one the forward pass computes")
+        // Weights kept across passes (linear layers packed once, experts and head blocks sliced): the
+        // same sums as reading them through the file, so the same bits, on the first pass and the next.
+        let kept = MM1Forward(model: model, weights: CachedWeights())
+        let mapped = try MM1Forward(model: model, weights: ViewWeights()).run(reference.inputs)
+        for pass in 1...2 {
+            let again = try kept.run(reference.inputs)
+            for stage in mapped.order {
+                let same = zip(mapped[stage]!.values, again[stage]!.values).allSatisfy { $0.bitPattern == $1.bitPattern }
+                #expect(same, "\(name): \(stage) differs with CachedWeights (pass \(pass))")
+            }
+        }
     }
 }
