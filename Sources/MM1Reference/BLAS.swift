@@ -253,6 +253,7 @@ private enum PackedProduct {
     static func run(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [BLAS.LinearOutput]) -> Bool {
         guard let inputScratch = mm1_openblas_scratch(0, tokens * width) else { return false }
         let depths = depths(width)
+        let deepest = depths.map(\.depth).max() ?? 0  // not always the first: 449 is cut 224 + 225
         var firstBlock: [Int] = []
         var blocks = 0
         for o in outputs {
@@ -295,7 +296,7 @@ private enum PackedProduct {
                 }
                 return
             }
-            guard let packedWeight = mm1_openblas_scratch(1, rows * min(width, depths[0].depth)) else {
+            guard let packedWeight = mm1_openblas_scratch(1, rows * deepest) else {
                 // No memory for this block's pack: the same sums through cblas_sgemm, onto the initial values.
                 mm1_openblas_sgemm(0, 1, Int32(tokens), Int32(rows), Int32(width), 1, x, Int32(ldx), output.weight + row * output.ldw,
                                    Int32(output.ldw), 1, c, Int32(output.ldc))
