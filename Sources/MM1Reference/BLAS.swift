@@ -179,7 +179,7 @@ public enum BLAS {
     }
 
     #if !canImport(Accelerate)
-    private static let blocksReady: Bool = loaded == nil && mm1_openblas_blocks_ready() != 0
+    private static let blocksReady: Bool = loaded == nil && mm1_openblas_blocks_found() != 0 && PackedProduct.agreesWithCBLAS()
     #endif
 
     /// `c[m×n] = a[m×k] · bᵀ` where `b` is `[n×k]` row-major — the layout of a linear layer's weight
@@ -249,8 +249,33 @@ private enum PackedProduct {
         }
     }
 
+    /// Whether products formed here reproduce single-threaded `cblas_sgemm` bit for bit, on shapes with
+    /// every remainder (rows not a multiple of 16, tokens not a multiple of 4), one to three blocks along
+    /// K and a halved block (449 = 224 + 225). Each has more than 100³ multiply-adds, so that cblas takes
+    /// its packed path and not its small-matrix kernels (which sum in another order).
+    static func agreesWithCBLAS() -> Bool {
+        let shapes = [(37, 45, 700), (13, 83, 1000), (26, 50, 900), (9, 150, 800), (3, 400, 900), (1, 1200, 1000), (21, 300, 449)]
+        return shapes.allSatisfy { tokens, rows, width in
+            let x = (0..<(tokens * width)).map { Float(($0 &* 7919) % 997) / 997 - 0.5 }
+            let w = (0..<(rows * width)).map { Float(($0 &* 104_729) % 991) / 991 - 0.5 }
+            var expected = [Float](repeating: 0, count: tokens * rows), got = [Float](repeating: .nan, count: tokens * rows)
+            var formed = false
+            x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in
+                let (x, w) = (xp.baseAddress!, wp.baseAddress!)
+                mm1_openblas_sgemm(0, 1, Int32(tokens), Int32(rows), Int32(width), 1, x, Int32(width), w, Int32(width), 0, &expected, Int32(rows))
+                got.withUnsafeMutableBufferPointer { c in
+                    formed = run(x, tokens: tokens, width: width, ldx: width,
+                                 [BLAS.LinearOutput(weight: w, rows: rows, ldw: width, out: c.baseAddress!, ldc: rows)], parallel: false)
+                }
+            } }
+            return formed && zip(expected, got).allSatisfy { $0.bitPattern == $1.bitPattern }
+        }
+    }
+
     /// Returns false (having written nothing) when the input's scratch buffer cannot be allocated.
-    static func run(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [BLAS.LinearOutput]) -> Bool {
+    /// `parallel: false` runs every block on the calling thread.
+    static func run(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [BLAS.LinearOutput],
+                    parallel: Bool = true) -> Bool {
         guard let inputScratch = mm1_openblas_scratch(0, tokens * width) else { return false }
         let depths = depths(width)
         let deepest = depths.map(\.depth).max() ?? 0  // not always the first: 449 is cut 224 + 225
@@ -260,12 +285,12 @@ private enum PackedProduct {
             firstBlock.append(blocks)
             blocks += (o.rows + rowsPerBlock - 1) / rowsPerBlock
         }
-        let threads = WorkerPool.shared.threads
+        let threads = parallel ? WorkerPool.shared.threads : 1
         let packers = tokens >= 16 * threads ? threads : 1
         let tokensPerPacker = ((tokens + packers - 1) / packers + 3) / 4 * 4  // packs of 4 tokens stay whole
         let packed = Counter()
         nonisolated(unsafe) let (x, packedInput) = (x, inputScratch)
-        WorkerPool.shared.run(packers + blocks) { item in
+        let item: (Int) -> Void = { item in
             if item < packers {
                 let first = item * tokensPerPacker, end = min(tokens, first + tokensPerPacker)
                 if first < end {
@@ -307,6 +332,7 @@ private enum PackedProduct {
                 mm1_openblas_kernel(Int32(rows), Int32(tokens), Int32(depth), packedWeight, packedInput + offset * tokens, c, Int32(output.ldc))
             }
         }
+        if parallel { WorkerPool.shared.run(packers + blocks, item) } else { for i in 0..<(packers + blocks) { item(i) } }
         return true
     }
 

@@ -29,12 +29,12 @@ void mm1_openblas_sgemm(int transpose_a, int transpose_b, int m, int n, int k, f
 
 /* OpenBLAS's own single-precision GEMM building blocks (its packing routines and its micro-kernel), for a
  * product that packs the activations once for all threads and hands out blocks of weight rows dynamically.
- * Available only when the loaded library runs the SkylakeX kernels and exports them by name (Debian's
- * DYNAMIC_ARCH builds do), and only after they reproduced single-threaded cblas_sgemm bit for bit on a set
- * of awkward shapes at load time; otherwise callers use mm1_openblas_sgemm. */
+ * Found only when the loaded library runs the SkylakeX kernels and exports them by name (Debian's
+ * DYNAMIC_ARCH builds do). The caller must check, before relying on them, that a product formed with them
+ * reproduces single-threaded cblas_sgemm (BLAS.swift does so bit for bit on awkward shapes). */
 
-/* 1 when the building blocks below may be called. */
-int mm1_openblas_blocks_ready(void);
+/* 1 when the building blocks below were found. */
+int mm1_openblas_blocks_found(void);
 
 /* Depth of the next block along K, given `remaining` (OpenBLAS's own rule, so that the sums are formed in
  * the same order as cblas_sgemm forms them). */
@@ -52,7 +52,7 @@ void mm1_openblas_pack_input(int depth, int cols, const float *x, int ldx, float
 void mm1_openblas_kernel(int rows, int cols, int depth, const float *packed_weight, const float *packed_input, float *c, int ldc);
 
 /* A 64-byte aligned buffer of at least `floats` floats owned by the calling thread (slot 0 or 1), kept and
- * reused by later calls of the same thread; NULL when it cannot be allocated. */
+ * reused by later calls of the same thread and freed when the thread ends; NULL when it cannot be allocated. */
 float *mm1_openblas_scratch(int slot, size_t floats);
 
 #endif
