@@ -110,24 +110,33 @@ import Testing
         #expect(dir.contents().filter { $0.contains(".tmp-") }.allSatisfy { $0.hasPrefix(".out.mm1.tmp-") })
     }
 
-    @Test("a second writer of the same --out fails (73) while the first runs, even with --force; the first completes")
+    /// The writer that holds the lock is a live process that is not going to finish while the second
+    /// one starts (two real imports raced: on a loaded machine the first could end before the second
+    /// looked). Its PID is in the lock, as a running mm1conv's would be.
+    @Test("a second writer of the same --out fails (73) while the first lives, even with --force; a lock left by a dead writer is taken over")
     func concurrentWriters() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let (source, config) = try Self.bigCheckpoint(dir)
         let out = dir.file("out.mm1")
-        let first = try Self.start(["import", source, "--config", config, "--out", out])
-        var waited = 0
-        while !FileManager.default.fileExists(atPath: dir.file(".out.mm1.lock")) && waited < 200 {
-            usleep(10_000)
-            waited += 1
-        }
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        holder.arguments = ["60"]
+        try holder.run()
+        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
+        let lock = dir.file(".out.mm1.lock")
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data("\(holder.processIdentifier)\n".utf8)))
         let second = try CommandRunner.run(["import", source, "--config", config, "--out", out, "--force"])
-        first.waitUntilExit()
         #expect(second.status == 73, "\(second.stderr)")
-        #expect(second.stderr.contains("is being written by another mm1conv process"))
-        #expect(first.terminationStatus == 0)
+        #expect(second.stderr.contains("is being written by another mm1conv process (pid \(holder.processIdentifier))"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(FileManager.default.fileExists(atPath: lock), "the holder's lock is left alone")
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        let third = try CommandRunner.run(["import", source, "--config", config, "--out", out])
+        #expect(third.status == 0, "\(third.stderr)")
         #expect(try PackageIntegrity.check(out).intact)
+        #expect(!FileManager.default.fileExists(atPath: lock), "the stale lock was taken over and released")
     }
 
     @Test("a file-size limit (ulimit -f, like a full disk) is an I/O error (74) with nothing left behind")

@@ -103,7 +103,9 @@ public final class OutputLock {
     /// - Throws: ``OutputError/busy(path:pid:)`` when another live process holds it.
     public init(for destination: String) throws {
         let url = URL(fileURLWithPath: destination)
-        path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".lock"
+        let path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".lock"
+        // `self.path` is set only once the lock is ours: an init that throws with every property set
+        // still runs deinit, which would remove the other writer's lock.
         for _ in 0..<2 {
             // Registered before it exists (see TemporaryPaths.register); forgotten again if another holds it.
             TemporaryPaths.register(path)
@@ -112,6 +114,7 @@ public final class OutputLock {
                 let pid = Array("\(getpid())\n".utf8)
                 _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
                 close(fd)
+                self.path = path
                 return
             }
             let failure = errno
