@@ -142,10 +142,6 @@ const char *mm1_openblas_core(void) { return mm1_openblas_load() == NULL && core
 
 const char *mm1_openblas_requested_core(void) { return requested; }
 
-void mm1_openblas_set_threads(int threads) {
-    if (mm1_openblas_load() == NULL && set_threads != NULL) set_threads(threads);
-}
-
 int mm1_openblas_blocks_found(void) { return mm1_openblas_load() == NULL && blocks_found; }
 
 void mm1_openblas_sgemm(int transpose_a, int transpose_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -157,7 +153,6 @@ void mm1_openblas_sgemm(int transpose_a, int transpose_b, int m, int n, int k, f
 const char *mm1_openblas_load(void) { return "OpenBLAS is only loaded on Linux (Apple platforms use Accelerate)"; }
 const char *mm1_openblas_core(void) { return ""; }
 const char *mm1_openblas_requested_core(void) { return ""; }
-void mm1_openblas_set_threads(int threads) { (void)threads; }
 int mm1_openblas_blocks_found(void) { return 0; }
 int mm1_openblas_block_depth(int remaining) { return remaining; }
 void mm1_openblas_pack_weight(int depth, int rows, const float *w, int ldw, float *packed) { (void)depth; (void)rows; (void)w; (void)ldw; (void)packed; }

@@ -13,8 +13,9 @@ import MM1Tensor
 /// loaded at run time by `COpenBLAS`; Accelerate on Apple platforms). This is the only file that
 /// talks to BLAS.
 public enum BLAS {
-    /// Loads the library (Linux) and sets its thread count to ``ProcessorCount/active``
-    /// (`MM1CONV_THREADS`). The forward pass calls this before its first product.
+    /// Loads the library (Linux), which then runs one thread per call: mm1conv splits large products
+    /// over ``ProcessorCount/active`` threads (`MM1CONV_THREADS`) itself, so no BLAS worker spins while
+    /// the forward pass runs its own element-wise work. The forward pass calls this before its first product.
     /// - Throws: ``ReferenceError/library(_:)`` when OpenBLAS cannot be loaded.
     public static func prepare() throws(ReferenceError) {
         if let failure = loaded { throw .library(failure) }
@@ -24,11 +25,7 @@ public enum BLAS {
         #if canImport(Accelerate)
         return nil
         #else
-        if let failure = mm1_openblas_load() { return String(cString: failure) }
-        // One OpenBLAS thread per call: ``gemm`` splits large products over the cores itself, so no
-        // BLAS worker spins (sched_yield) while the forward pass runs its own element-wise work.
-        mm1_openblas_set_threads(1)
-        return nil
+        return mm1_openblas_load().map { String(cString: $0) }
         #endif
     }()
 
@@ -64,7 +61,7 @@ public enum BLAS {
         // Split the output columns (the weight's rows) over the cores, in multiples of 64; each part
         // is one single-threaded OpenBLAS call on disjoint columns of `c`.
         let threads = ProcessorCount.active
-        let parts = split && m * n * k >= 1 << 22 ? min(threads, max(1, n / 64)) : 1
+        let parts = split && m * n * k >= parallelWork ? min(threads, max(1, n / 64)) : 1
         nonisolated(unsafe) let (a, b, c, bias) = (a, b, c, bias)
         let call: @Sendable (Range<Int>) -> Void = { columns in
             let bPart = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
@@ -125,7 +122,7 @@ public enum BLAS {
         #if canImport(Accelerate)
         return nil
         #else
-        guard loaded == nil, blocksReady, rows > 0, width > 0 else { return nil }
+        guard blocksReady, rows > 0, width > 0 else { return nil }
         let values = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
         PackedProduct.pack(weight, rows: rows, width: width, ldw: ldw, into: values)
         return PackedWeight(rows: rows, width: width, values: values)
@@ -149,7 +146,7 @@ public enum BLAS {
         #if !canImport(Accelerate)
         precondition(loaded == nil, "BLAS.prepare() was not called or failed")
         let total = outputs.reduce(0) { $0 + $1.rows }
-        if blocksReady, width > 0, tokens * total * width >= 1 << 22 {
+        if blocksReady, width > 0, tokens * total * width >= parallelWork {
             var start = 0
             // All tokens in one run when their pack fits; else runs of a multiple of 4 tokens (whole packs).
             let chunk = tokens * width <= maxPackedInput ? tokens : max(4, maxPackedInput / width / 4 * 4)
@@ -168,6 +165,9 @@ public enum BLAS {
         #endif
         for o in outputs { o.gemm(x, tokens: tokens, width: width, ldx: ldx, split: true) }
     }
+
+    /// Multiply-adds from which a product is worth splitting over the threads.
+    private static let parallelWork = 1 << 22
 
     /// Whether ``linear(_:tokens:width:ldx:_:)`` runs on OpenBLAS's building blocks in this process.
     public static var packedProducts: Bool {
@@ -313,23 +313,26 @@ private enum PackedProduct {
                 if let bias = output.bias { (c + t * output.ldc).update(from: bias + row, count: rows) }
                 else { (c + t * output.ldc).update(repeating: 0, count: rows) }
             }
+            // The block's weight for the depth block at `offset`: packed beforehand, or packed now.
+            let packedWeight: (_ offset: Int, _ depth: Int) -> UnsafePointer<Float>
             if let packed = output.packed {
                 precondition(packed.rows == output.rows && packed.width == width, "a packed weight used for another shape")
                 let block = UnsafePointer(packed.values + row * width)
-                for (offset, depth) in depths {
-                    mm1_openblas_kernel(Int32(rows), Int32(tokens), Int32(depth), block + offset * rows, packedInput + offset * tokens, c, Int32(output.ldc))
+                packedWeight = { offset, _ in block + offset * rows }
+            } else if let scratch = mm1_openblas_scratch(1, rows * deepest) {
+                packedWeight = { offset, depth in
+                    mm1_openblas_pack_weight(Int32(depth), Int32(rows), output.weight + row * output.ldw + offset, Int32(output.ldw), scratch)
+                    return UnsafePointer(scratch)
                 }
-                return
-            }
-            guard let packedWeight = mm1_openblas_scratch(1, rows * deepest) else {
+            } else {
                 // No memory for this block's pack: the same sums through cblas_sgemm, onto the initial values.
                 mm1_openblas_sgemm(0, 1, Int32(tokens), Int32(rows), Int32(width), 1, x, Int32(ldx), output.weight + row * output.ldw,
                                    Int32(output.ldw), 1, c, Int32(output.ldc))
                 return
             }
             for (offset, depth) in depths {
-                mm1_openblas_pack_weight(Int32(depth), Int32(rows), output.weight + row * output.ldw + offset, Int32(output.ldw), packedWeight)
-                mm1_openblas_kernel(Int32(rows), Int32(tokens), Int32(depth), packedWeight, packedInput + offset * tokens, c, Int32(output.ldc))
+                mm1_openblas_kernel(Int32(rows), Int32(tokens), Int32(depth), packedWeight(offset, depth), packedInput + offset * tokens,
+                                    c, Int32(output.ldc))
             }
         }
         if parallel { WorkerPool.shared.run(packers + blocks, item) } else { for i in 0..<(packers + blocks) { item(i) } }

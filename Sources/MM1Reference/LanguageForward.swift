@@ -67,9 +67,7 @@ struct LanguageForward<W: WeightProvider> {
             let w = try weights.linearWeight(head, slice: start..<end)
             x.values.withUnsafeBufferPointer { a in
                 out.values.withUnsafeMutableBufferPointer { c in
-                    BLAS.linear(a.baseAddress!, tokens: x.rows, width: x.cols, ldx: x.cols,
-                                [BLAS.LinearOutput(weight: w.pointer, rows: end - start, ldw: w.cols, out: c.baseAddress! + start, ldc: out.cols,
-                                                   packed: w.packedMatrix)])
+                    BLAS.linear(a.baseAddress!, tokens: x.rows, width: x.cols, ldx: x.cols, [w.linearOutput(into: c.baseAddress! + start, ldc: out.cols)])
                 }
             }
             start = end

@@ -48,10 +48,7 @@ enum Ops {
                 let (weight, bias) = layers[i]
                 var rest: [Matrix] = []
                 let values = [Float](unsafeUninitializedCapacity: x.rows * weight.rows) { c, count in
-                    let target = c.baseAddress.map {
-                        BLAS.LinearOutput(weight: weight.pointer, rows: weight.rows, ldw: weight.cols, out: $0, ldc: weight.rows,
-                                          bias: bias?.pointer, packed: weight.packedMatrix)
-                    }
+                    let target = c.baseAddress.map { weight.linearOutput(into: $0, ldc: weight.rows, bias: bias) }
                     rest = outputs(from: i + 1, targets + (target.map { [$0] } ?? []))
                     count = x.rows * weight.rows
                 }

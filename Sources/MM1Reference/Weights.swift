@@ -54,17 +54,18 @@ public final class Weight: @unchecked Sendable {
         if let view, let releasing { view.releasePages(in: releasing) }
     }
 
-    /// Lays the weight out for the matrix products once, for a weight that many forward passes use
-    /// (``CachedWeights``): as much memory again as the weight. Does nothing where the products do
-    /// not run on OpenBLAS's building blocks.
+    /// Lays the weight out for the matrix products once, for a linear layer's weight that many forward
+    /// passes use (``CachedWeights``): read as its matrix (``asMatrixWeight()``), as much memory again as
+    /// the weight. Does nothing where the products do not run on OpenBLAS's building blocks.
     public func prepack() {
-        if packed == nil { packed = BLAS.packWeight(pointer, rows: rows, width: cols, ldw: cols) }
+        guard packed == nil else { return }
+        _ = asMatrixWeight()
+        packed = BLAS.packWeight(pointer, rows: rows, width: cols, ldw: cols)
     }
 
-    /// The packed layout when it fits this weight read as a `rows × cols` matrix.
-    var packedMatrix: BLAS.PackedWeight? {
-        guard let packed, packed.rows == rows, packed.width == cols else { return nil }
-        return packed
+    /// This weight as the linear layer writing `out` (rows `ldc` floats apart) in a ``BLAS/linear(_:tokens:width:ldx:_:maxPackedInput:)``.
+    func linearOutput(into out: UnsafeMutablePointer<Float>, ldc: Int, bias: Weight? = nil) -> BLAS.LinearOutput {
+        BLAS.LinearOutput(weight: pointer, rows: rows, ldw: cols, out: out, ldc: ldc, bias: bias?.pointer, packed: packed)
     }
 
     /// Number of rows when the parameter is read as a matrix (its first dimension).
@@ -223,13 +224,13 @@ public final class CachedWeights<Leaf: StoredParameter>: WeightProvider, @unchec
     private func cached(_ leaf: Leaf, _ range: Range<Int>, linear: Bool) throws(ReferenceError) -> Weight {
         let key = "\(leaf.stored.name)[\(range.lowerBound)..<\(range.upperBound)]"
         if let hit = lock.withLock({ () -> Weight? in
-            if linear { cache[key]?.asMatrixWeight().prepack() }
+            if linear { cache[key]?.prepack() }
             return cache[key]
         }) { return hit }
         let fresh = try base.weight(leaf, slice: range)
         // A linear weight is read through its packed copy: its values stay where the base put them (the
         // package's mapping for aligned F32). Every other parameter is copied into owned memory.
-        let kept = linear ? fresh.asMatrixWeight() : Weight(shape: fresh.shape, values: fresh.values)
+        let kept = linear ? fresh : Weight(shape: fresh.shape, values: fresh.values)
         if linear { kept.prepack() }
         lock.withLock { cache[key] = kept }
         return kept

@@ -15,8 +15,9 @@ import MM1Tensor
 ///   mm1bench gguf PATH RUNS                open a GGUF file and dequantize every tensor to f32
 ///   mm1bench forward PKG REF RUNS          one reference forward pass (logits only) on REF's inputs,
 ///                                          after one warm-up pass
-///   mm1bench gemm M N K RUNS               y[M×N] = x[M×K] · Wᵀ (W is N×K, a linear layer's weight) as the
-///                                          forward pass calls it, on seeded values
+///   mm1bench gemm M N K RUNS               y[M×N] = x[M×K] · Wᵀ (W is N×K, a linear layer's weight) on seeded
+///                                          values, as the forward pass calls it (BLAS.linear) and as one
+///                                          cblas_sgemm per thread on a column split, interleaved
 ///   mm1bench synthesize CONFIG OUT         an f16 checkpoint of CONFIG's graph in canonical names: seeded Gaussian
 ///                                          weights (std 0.02), norm weights 1, written tensor by tensor
 ///   mm1bench quantize PATH int8|int4 RUNS  quantize every matrix of a safetensors file in memory (groups of 32)
@@ -125,13 +126,10 @@ func main() throws {
         once(true)
         once(false)
         var times: [Double] = [], splitTimes: [Double] = []
-        let only = ProcessInfo.processInfo.environment["MM1BENCH_ONLY"]
         for _ in 0..<runs {
-            if only != "split" { times.append(seconds { once(true) }) }
-            if only != "linear" { splitTimes.append(seconds { once(false) }) }
+            times.append(seconds { once(true) })
+            splitTimes.append(seconds { once(false) })
         }
-        if times.isEmpty { times = splitTimes }
-        if splitTimes.isEmpty { splitTimes = times }
         report(["bench": "gemm", "m": m, "n": n, "k": k, "median_s": median(times), "min_s": times.min()!,
                 "gflops": 2.0 * Double(m * n * k) / median(times) / 1e9, "column_split_median_s": median(splitTimes),
                 "column_split_gflops": 2.0 * Double(m * n * k) / median(splitTimes) / 1e9,

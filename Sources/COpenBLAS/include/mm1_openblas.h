@@ -20,9 +20,6 @@ const char *mm1_openblas_core(void);
 /* The core type this process asked for through OPENBLAS_CORETYPE, or "" when it left the choice to OpenBLAS. */
 const char *mm1_openblas_requested_core(void);
 
-/* Sets OpenBLAS's thread count. */
-void mm1_openblas_set_threads(int threads);
-
 /* cblas_sgemm, row-major: C = alpha * op(A) * op(B) + beta * C. */
 void mm1_openblas_sgemm(int transpose_a, int transpose_b, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float beta, float *c, int ldc);
