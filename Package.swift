@@ -7,7 +7,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mm1conv", targets: ["mm1conv"]),
-        .library(name: "MM1Kit", targets: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1Package", "MM1Reference"]),
+        // One product, one module to import: `import MM1Kit` re-exports the public library modules.
+        .library(name: "MM1Kit", targets: ["MM1Kit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,10 +36,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(name: "MM1Graph", dependencies: ["MM1Tensor"]),
-        .target(name: "MM1Quantization", dependencies: ["MM1Tensor", "CKernels"]),
+        .target(name: "MM1Quantization", dependencies: ["MM1Tensor", "MM1Graph", "CKernels"]),
+        // The package format: open, manifest, integrity, the stored-tensor tree.
         .target(
-            name: "MM1Package",
+            name: "MM1PackageFormat",
             dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization"]),
+        // Conversion: the import pipeline and the exporters.
+        .target(
+            name: "MM1Conversion",
+            dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1PackageFormat"]),
         .target(
             name: "MM1Reference",
             dependencies: [
@@ -46,9 +52,12 @@ let package = Package(
                 .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
             ]),
         .target(
+            name: "MM1Kit",
+            dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1PackageFormat", "MM1Conversion", "MM1Reference"]),
+        .target(
             name: "MM1ConvCommands",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1Package", "MM1Reference",
+                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1PackageFormat", "MM1Conversion", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -56,21 +65,21 @@ let package = Package(
         .executableTarget(
             name: "mm1bench",
             dependencies: [
-                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1Package", "MM1Reference",
+                "MM1Tensor", "MM1Formats", "MM1Graph", "MM1Quantization", "MM1PackageFormat", "MM1Conversion", "MM1Reference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: - Test support and unit test bundles
-        .target(name: "MM1TestSupport", dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package"]),
+        .target(name: "MM1TestSupport", dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1PackageFormat", "MM1Conversion"]),
         .testTarget(name: "MM1TensorTests", dependencies: ["MM1Tensor", "MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1FormatsTests", dependencies: ["MM1Formats", "MM1TestSupport"]),
         .testTarget(name: "MM1GraphTests", dependencies: ["MM1Graph", "MM1TestSupport"]),
         .testTarget(name: "MM1QuantizationTests", dependencies: ["MM1Quantization", "MM1Formats", "MM1TestSupport"]),
-        .testTarget(name: "MM1PackageTests", dependencies: ["MM1Package", "MM1Quantization", "MM1TestSupport"]),
-        .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1Package", "MM1Quantization", "MM1Formats", "MM1Graph", "MM1TestSupport"]),
+        .testTarget(name: "MM1PackageTests", dependencies: ["MM1PackageFormat", "MM1Conversion", "MM1Quantization", "MM1TestSupport"]),
+        .testTarget(name: "MM1ReferenceTests", dependencies: ["MM1Reference", "MM1PackageFormat", "MM1Conversion", "MM1Quantization", "MM1Formats", "MM1Graph", "MM1TestSupport"]),
         .testTarget(
             name: "MM1ConvCommandsTests",
-            dependencies: ["MM1ConvCommands", "MM1Tensor", "MM1Graph", "MM1Quantization", "MM1Package", "MM1TestSupport", "mm1conv"]),
+            dependencies: ["MM1ConvCommands", "MM1Tensor", "MM1Graph", "MM1Quantization", "MM1PackageFormat", "MM1Conversion", "MM1TestSupport", "mm1conv"]),
     ]
 )
 
@@ -79,6 +88,6 @@ let package = Package(
 if ProcessInfo.processInfo.environment["MM1_FUZZ"] == "1" {
     package.products.append(.executable(name: "mm1fuzz", targets: ["mm1fuzz"]))
     package.targets.append(.executableTarget(
-        name: "mm1fuzz", dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1Package"],
+        name: "mm1fuzz", dependencies: ["MM1Tensor", "MM1Formats", "MM1Graph", "MM1PackageFormat", "MM1Conversion"],
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
 }

@@ -1,7 +1,8 @@
 import Foundation
 import MM1Formats
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 
 /// Where an import's configuration comes from, in order: `--config FILE`, `--preset NAME`, then a
 /// `config.json` (Hugging Face LLaVA or Honeybee) or `mm1.json` beside the checkpoint.

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import MM1Formats
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 import MM1Tensor
 
 /// `mm1conv export PKG --format gguf|mlx`: a package for llama.cpp or MLX.

@@ -1,6 +1,7 @@
 import Foundation
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 
 /// What `inspect --graph` prints: the parameter tree of a configuration, with shapes, and
 /// parameter counts per component and per node.

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import MM1Formats
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 
 /// `mm1conv import SRC`: a checkpoint becomes a validated MM1 package.
 struct Import: ParsableCommand {

@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import MM1Formats
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 import MM1Tensor
 
 /// `mm1conv inspect PATH`: what a checkpoint holds.
@@ -115,7 +116,7 @@ struct InspectReport: Encodable {
     init(_ opened: OpenedCheckpoint, hashes: [String: String]?) {
         let infos = opened.source.tensors
         source = opened.displayName
-        format = opened.format
+        format = opened.formatName
         files = opened.files
         metadata = opened.source.metadata
         tensors = infos.map {

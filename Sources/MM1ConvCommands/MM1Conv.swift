@@ -13,15 +13,15 @@ public struct MM1Conv: ParsableCommand {
             66 input not found; 73 output exists or cannot be created; 74 I/O error; 70 internal error.
             """,
         version: MM1Conv.versionText,
-        subcommands: [Inspect.self, Import.self, Quantize.self, Verify.self, Export.self, HDF5Worker.self]
+        subcommands: [Inspect.self, Import.self, Quantize.self, Verify.self, Export.self, ReaderWorker.self]
     )
 
     public init() {}
 
     /// Prepares process-wide settings before a command runs: HDF5 files are read by a child process of
-    /// this executable.
+    /// this executable (`__reader-worker`).
     public static func prepareProcess() {
-        HDF5Input.workerExecutable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        IsolatedConversion.runInChildProcesses(of: Bundle.main.executablePath ?? CommandLine.arguments[0])
         TemporaryPaths.installSignalHandlers()
     }
 

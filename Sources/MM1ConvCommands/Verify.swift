@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 import MM1Quantization
 import MM1Reference
 

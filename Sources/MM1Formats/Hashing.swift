@@ -11,7 +11,7 @@ public enum Hashing {
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> String {
         var hasher = SHA256()
         hasher.update(bufferPointer: bytes)
-        return hasher.finalize().map { String(format2: $0) }.joined()
+        return hex(hasher.finalize())
     }
 
     /// The digest of the file at `path` and its size, read in 8 MiB pieces (cheaper than faulting in
@@ -27,6 +27,14 @@ public enum Hashing {
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             total += n
         }
-        return (hasher.finalize().map { String(format2: $0) }.joined(), total)
+        return (hex(hasher.finalize()), total)
+    }
+
+    /// Lowercase hex of a digest's bytes.
+    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes { text += [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]] }
+        return String(decoding: text, as: UTF8.self)
     }
 }

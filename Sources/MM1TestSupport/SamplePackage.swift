@@ -1,7 +1,8 @@
 import Foundation
 import MM1Formats
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 
 extension Fixtures {
     /// `Samples/tiny-mm1`, the sample checkpoint (Honeybee layout, BF16 shards, PyTorch reference activations).

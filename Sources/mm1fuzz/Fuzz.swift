@@ -5,7 +5,8 @@
 import Foundation
 import MM1Formats
 import MM1Graph
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 import MM1Tensor
 
 /// The parsers under test, by name.
@@ -95,7 +96,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     case .sentencepiece:
         _ = try? SentencePieceModel(bytes)
     case .hdf5:
-        // The CLI runs this in its `__hdf5-worker` child (libhdf5 is not hardened); here it runs in process so
+        // The CLI runs this in its `__reader-worker hdf5` child (libhdf5 is not hardened); here it runs in process so
         // that a fault in our code around libhdf5 is seen with its stack.
         let output = "\(folder)/converted.safetensors"
         _ = try? HDF5Input.convertInProcess(write(bytes, to: "fuzz.h5"), to: output)

@@ -7,7 +7,7 @@
 # prints one line per target: executions, speed, corpus size, findings. Crashing inputs are written to
 # $FUZZ_DIR/findings/TARGET/ (default /tmp/mm1fuzz); the exit status is 1 when any target found one.
 # hdf5 runs in libFuzzer's fork mode and goes on after a crash: libhdf5 1.10 itself crashes on some malformed
-# files (the CLI contains that in its `__hdf5-worker` child). Each crash is reproduced and counted as
+# files (the CLI contains that in its `__reader-worker hdf5` child). Each crash is reproduced and counted as
 # libhdf5's own when AddressSanitizer places it inside libhdf5, as a finding otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -4,7 +4,7 @@ import Testing
 
 /// What the hdf5 fuzz target found (Tests/Fixtures/fuzz-regressions/hdf5, with what each must give in its
 /// MANIFEST.json), run the way a user meets it: `mm1conv inspect FILE`, whose HDF5 parsing runs in the
-/// `__hdf5-worker` child. Crashes inside libhdf5 become a typed error, its endless loops are stopped at the
+/// `__reader-worker hdf5` child. Crashes inside libhdf5 become a typed error, its endless loops are stopped at the
 /// time limit (3 s here), and the two bugs in mm1conv's own code stay fixed.
 @Suite struct HDF5FuzzRegressionTests {
     struct Case: CustomTestStringConvertible, Sendable {

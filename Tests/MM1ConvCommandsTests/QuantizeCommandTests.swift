@@ -1,5 +1,6 @@
 import Foundation
-import MM1Package
+import MM1Conversion
+import MM1PackageFormat
 import MM1Quantization
 import MM1Tensor
 import MM1TestSupport

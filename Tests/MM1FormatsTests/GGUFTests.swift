@@ -75,7 +75,7 @@ import Testing
     @Test("inspect-facing metadata summarises long arrays; block-quantized tensors read as F32 and keep their stored type")
     func sourceView() throws {
         let opened = try Checkpoint.open(Self.path("quantized-llama.gguf"))
-        #expect(opened.format == "gguf")
+        #expect(opened.format == .gguf && opened.formatName == "gguf")
         #expect(opened.source.metadata["tokenizer.ggml.tokens"] == "[256 × STRING: \"<unk>\", \"<s>\", \"</s>\", …]")
         #expect(opened.storedTypes["token_embd.weight"] == "Q8_0")
         #expect(opened.source.info(named: "token_embd.weight")?.dtype == .f32)

@@ -15,7 +15,7 @@ import Testing
           arguments: ["flat.h5", "nested.h5", "userblock.h5", "bf16-attr.h5"])
     func readsCanonicalTensors(_ name: String) throws {
         let opened = try Checkpoint.open(Fixtures.path("hdf5/\(name)"))
-        #expect(opened.format == "hdf5" && opened.displayName == Fixtures.path("hdf5/\(name)"))
+        #expect(opened.format == .hdf5 && opened.displayName == Fixtures.path("hdf5/\(name)"))
         let reference = try SafetensorsFile(path: Self.canonical)
         let infos = opened.source.tensors
         if name == "flat.h5" || name == "nested.h5" { #expect(infos.count == reference.tensors.count) }
@@ -75,10 +75,8 @@ import Testing
         let script = dir.file("crashing-worker")
         try "#!/bin/sh\nkill -SEGV $$\n".write(toFile: script, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
-        HDF5Input.workerExecutable = script
-        defer { HDF5Input.workerExecutable = nil }
         #expect {
-            _ = try HDF5Input.convert(Fixtures.path("hdf5/flat.h5"), to: dir.file("out.safetensors"))
+            _ = try IsolatedConversion.hdf5.convert(Fixtures.path("hdf5/flat.h5"), to: dir.file("out.safetensors"), executable: script)
         } throws: { error in
             guard let e = error as? FormatError, case .hdf5(.readerCrashed(let why)) = e.reason else { return false }
             return why.contains("signal 11")

@@ -40,7 +40,7 @@ import Testing
     func validFramings(_ name: String) throws {
         let before = Self.leftovers()
         let opened = try Checkpoint.open(Fixtures.path("zstd/\(name)"))
-        #expect(opened.format == "safetensors+zstd" && opened.files == [Fixtures.path("zstd/\(name)")])
+        #expect(opened.format == .safetensors && opened.compression == .zstd && opened.formatName == "safetensors+zstd" && opened.files == [Fixtures.path("zstd/\(name)")])
         #expect(opened.displayName == Fixtures.path("zstd/\(name)"))
         let sample = Fixtures.root.appendingPathComponent(name.hasPrefix("tiny-mm1") ? "Samples/tiny-mm1" : "Samples/tiny-llama").path
         try Self.sameTensors(opened.source, try SafetensorsCheckpoint(path: sample))

@@ -16,66 +16,29 @@ import Darwin
 /// other than deflate/shuffle/fletcher32 (a plugin could be loaded), unsupported types and ranks, datasets
 /// larger than the free space. Soft and external links are not followed (reported as warnings).
 /// libhdf5 has a long history of crashes on malformed files, so the CLI runs this in a child process
-/// (``workerExecutable``): a crash becomes ``HDF5Violation/readerCrashed(_:)``.
+/// (``IsolatedConversion/hdf5``): a crash becomes ``HDF5Violation/readerCrashed(_:)``.
 public enum HDF5Input {
-    /// The executable that converts in a child process (`mm1conv __hdf5-worker SRC OUT`); nil converts in
-    /// this process (library use without the tool).
-    nonisolated(unsafe) public static var workerExecutable: String?
-
     static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
 
     /// True when the HDF5 signature is at offset 0, 512, 1024, 2048, … (a user block may precede it).
     public static func hasSignature(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        var offset: UInt64 = 0
-        while offset < 1 << 20 {
-            guard (try? handle.seek(toOffset: offset)) != nil, let bytes = try? handle.read(upToCount: 8), bytes.count == 8 else { return false }
-            if [UInt8](bytes) == signature { return true }
+        guard let (fd, size) = try? RegularFile.openForReading(path) else { return false }
+        defer { close(fd) }
+        var offset = 0
+        var bytes = [UInt8](repeating: 0, count: 8)
+        while offset < 1 << 20, offset + 8 <= size {
+            let count = bytes.withUnsafeMutableBytes { try? RegularFile.read(fd, into: $0, at: offset, path: path) }
+            guard count == 8 else { return false }
+            if bytes == signature { return true }
             offset = offset == 0 ? 512 : offset * 2
         }
         return false
     }
 
-    /// Converts `path` into the safetensors file `output`, in a child process when ``workerExecutable`` is
-    /// set. Returns warnings (links not followed). The child is stopped when it runs past
-    /// ``timeLimit(fileBytes:)``.
+    /// Converts `path` into the safetensors file `output`, in a child process when the tool has set one up
+    /// (``IsolatedConversion/hdf5``). Returns warnings (links not followed).
     public static func convert(_ path: String, to output: String) throws -> [String] {
-        guard let worker = workerExecutable else { return try convertInProcess(path, to: output) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: worker)
-        process.arguments = ["__hdf5-worker", path, output]
-        let errors = PipeReader(), out = PipeReader()
-        process.standardError = errors.pipe
-        process.standardOutput = out.pipe
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        try process.run()
-        errors.start()
-        out.start()
-        let size = fileBytes(path)
-        let limit = timeLimit(fileBytes: size)
-        if finished.wait(timeout: .now() + .seconds(limit)) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            finished.wait()
-            throw FormatError(.hdf5(.readerTimedOut(seconds: limit)), file: path)
-        }
-        let stderrData = errors.finish(), stdoutData = out.finish()
-        if process.terminationReason == .uncaughtSignal {
-            throw FormatError(.hdf5(.readerCrashed("signal \(process.terminationStatus)")), file: path)
-        }
-        guard process.terminationStatus == 0 else {
-            if let failure = try? JSONDecoder().decode(WorkerFailure.self, from: stderrData) {
-                throw FormatError(.hdf5(failure.violation), file: path, tensor: failure.dataset)
-            }
-            throw FormatError(.hdf5(.readerCrashed("exit status \(process.terminationStatus): \(String(decoding: stderrData.prefix(300), as: UTF8.self))")), file: path)
-        }
-        return String(decoding: stdoutData, as: UTF8.self).split(separator: "\n").map(String.init)
-    }
-
-    /// The size of the file at `path` (0 when it cannot be read; opening it reports why).
-    static func fileBytes(_ path: String) -> UInt64 {
-        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+        try IsolatedConversion.hdf5.convert(path, to: output)
     }
 
     /// Seconds the worker may take on a file of `fileBytes`: a base of 120 s (the environment variable
@@ -85,28 +48,6 @@ public enum HDF5Input {
     public static func timeLimit(fileBytes: UInt64) -> Int {
         let base = ProcessInfo.processInfo.environment["MM1CONV_HDF5_TIMEOUT"].flatMap { Int($0) }.map { max(1, $0) } ?? 120
         return base + Int(fileBytes / 1_000_000_000) * 60
-    }
-
-    /// Drains one of the worker's pipes on a background queue, so that neither pipe can fill up and block
-    /// the worker while the parent waits for it.
-    final class PipeReader: @unchecked Sendable {
-        let pipe = Pipe()
-        private var data = Data()
-        private let done = DispatchGroup()
-
-        func start() {
-            done.enter()
-            DispatchQueue.global().async { [self] in
-                data = pipe.fileHandleForReading.readDataToEndOfFile()
-                done.leave()
-            }
-        }
-
-        /// Everything the worker wrote (waits for the end of the pipe).
-        func finish() -> Data {
-            done.wait()
-            return data
-        }
     }
 
     /// What the worker reports on stderr when it refuses a file.
@@ -203,7 +144,7 @@ public enum HDF5Input {
     /// first with no tensor (while libhdf5 reads the metadata), then with the largest tensor declared.
     public static func convertInProcess(_ path: String, to output: String, limitingMemory: Bool = false) throws -> [String] {
         mm1_h5_silence()
-        let fileBytes = Self.fileBytes(path)
+        let fileBytes = IsolatedConversion.fileBytes(path)
         if limitingMemory { limitAddressSpace(to: addressSpace(fileBytes: fileBytes, largestTensor: 0)) }
         func fail(_ v: HDF5Violation, _ dataset: String? = nil) -> FormatError { FormatError(.hdf5(v), file: path, tensor: dataset) }
         let file = H5Fopen(path, mm1_h5f_acc_rdonly(), mm1_h5p_default())

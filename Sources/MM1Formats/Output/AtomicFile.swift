@@ -173,7 +173,7 @@ public final class AtomicFile {
     /// Flushes, syncs and moves the file to ``path``.
     public func commit() throws {
         try flushAll()
-        sha256 = hasher.finalize().map { String(format2: $0) }.joined()
+        sha256 = Hashing.hex(hasher.finalize())
         guard fsync(fd) == 0 else { throw FileSystemError(path: path, operation: "fsync", code: errno) }
         close(fd)
         fd = -1

@@ -3,6 +3,7 @@ import MM1Formats
 import MM1Graph
 import MM1Quantization
 import MM1Tensor
+import MM1PackageFormat
 
 /// The element type an import writes.
 public enum OutputDType: String, Sendable, CaseIterable {
@@ -131,7 +132,7 @@ public struct Importer {
         let manifest = PackageManifest(
             format: PackageManifest.formatName, formatVersion: PackageManifest.currentVersion, config: config, tensors: tensors, shards: shards,
             provenance: .init(
-                tool: "mm1conv \(MM1ConvVersion.string)", sourceFormat: checkpoint.format, sources: sources, dialects: plan.report.dialects,
+                tool: "mm1conv \(MM1ConvVersion.string)", sourceFormat: checkpoint.formatName, sources: sources, dialects: plan.report.dialects,
                 transforms: Dictionary(uniqueKeysWithValues: plan.assignments.map { a in
                     (a.spec.name, "\(a.transform) of \(a.sources.map(\.name).joined(separator: ", ")) [\(a.dialect)]")
                 }),

@@ -1,5 +1,6 @@
 import MM1Formats
 import MM1Graph
+import MM1PackageFormat
 
 /// The decoder's configuration read from a GGUF file's `general.*` / `llama.*` metadata (the keys
 /// llama.cpp's convert_hf_to_gguf.py writes), checked against its tensors.

@@ -48,6 +48,16 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         /// Present on a quantized parameter's codes (stored under the parameter's name): the format,
         /// the parameter's own shape and the names of its scales and biases.
         public var quantization: Quantization? = nil
+
+        package init(dtype: DType, shape: [Int], shard: String, offset: Int, bytes: Int, sha256: String, quantization: Quantization? = nil) {
+            self.dtype = dtype
+            self.shape = shape
+            self.shard = shard
+            self.offset = offset
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.quantization = quantization
+        }
     }
 
     /// How a quantized parameter is stored (`Schemas/README.md`, "Quantized tensors").
@@ -87,6 +97,11 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     public struct Shard: Codable, Sendable, Equatable {
         public var bytes: Int
         public var sha256: String
+
+        package init(bytes: Int, sha256: String) {
+            self.bytes = bytes
+            self.sha256 = sha256
+        }
     }
 
     public struct SourceFile: Codable, Sendable, Equatable {
@@ -94,6 +109,12 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         public var name: String
         public var bytes: Int
         public var sha256: String
+
+        package init(name: String, bytes: Int, sha256: String) {
+            self.name = name
+            self.bytes = bytes
+            self.sha256 = sha256
+        }
     }
 
     public struct Provenance: Codable, Sendable, Equatable {
@@ -105,6 +126,15 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         /// For each parameter: its source tensor(s) and transform.
         public var transforms: [String: String]
         public var decisions: [String]
+
+        package init(tool: String, sourceFormat: String, sources: [SourceFile], dialects: [String: [String]], transforms: [String: String], decisions: [String]) {
+            self.tool = tool
+            self.sourceFormat = sourceFormat
+            self.sources = sources
+            self.dialects = dialects
+            self.transforms = transforms
+            self.decisions = decisions
+        }
         enum CodingKeys: String, CodingKey {
             case tool, sources, dialects, transforms, decisions
             case sourceFormat = "source_format"
@@ -119,6 +149,16 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     public var provenance: Provenance
     /// Other files of the package (the source's tokenizer, under `tokenizer/`), with their size and SHA-256.
     public var files: [String: Shard]? = nil
+
+    package init(format: String, formatVersion: Int, config: MM1Config, tensors: [String: Tensor], shards: [String: Shard], provenance: Provenance, files: [String: Shard]? = nil) {
+        self.format = format
+        self.formatVersion = formatVersion
+        self.config = config
+        self.tensors = tensors
+        self.shards = shards
+        self.provenance = provenance
+        self.files = files
+    }
 
     enum CodingKeys: String, CodingKey {
         case format, config, tensors, shards, provenance, files

@@ -23,7 +23,7 @@ public enum TokenizerFiles {
 
     /// Copies the package's tokenizer files into `folder` (an export's), beside its weights, where
     /// Hugging Face and mlx-lm look for them.
-    static func copy(from package: MM1Package, into folder: String) throws {
+    package static func copy(from package: MM1Package, into folder: String) throws {
         for name in (package.manifest.files ?? [:]).keys.sorted() where isSafePackagePath(name) {
             let data = try Data(contentsOf: URL(fileURLWithPath: "\(package.path)/\(name)"))
             let file = try AtomicFile(path: "\(folder)/\((name as NSString).lastPathComponent)")
@@ -33,7 +33,7 @@ public enum TokenizerFiles {
     }
 
     /// A path inside a package that names one of the tokenizer files (no `..`, no other folder).
-    static func isSafePackagePath(_ path: String) -> Bool {
+    package static func isSafePackagePath(_ path: String) -> Bool {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         return parts.count == 2 && parts[0] == Substring(folder) && names.contains(String(parts[1]))
     }

@@ -2,6 +2,7 @@ import MM1Formats
 import MM1Graph
 import MM1Quantization
 import MM1Tensor
+import MM1PackageFormat
 
 /// How each parameter of an import is stored: the safetensors entries to write and, for each,
 /// the parameter and piece it holds. A quantized parameter becomes its codes (under its own name),

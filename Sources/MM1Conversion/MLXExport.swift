@@ -3,6 +3,7 @@ import MM1Formats
 import MM1Graph
 import MM1Quantization
 import MM1Tensor
+import MM1PackageFormat
 
 /// `mm1conv export --format mlx`: a package in MLX's layout, which mlx-lm loads.
 ///

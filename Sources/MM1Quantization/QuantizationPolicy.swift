@@ -1,6 +1,5 @@
 import Foundation
 import MM1Graph
-import MM1Quantization
 import MM1Tensor
 
 /// Which parameters a quantization stores in fewer bits, and how.

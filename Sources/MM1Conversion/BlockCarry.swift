@@ -2,6 +2,7 @@ import MM1Formats
 import MM1Graph
 import MM1Quantization
 import MM1Tensor
+import MM1PackageFormat
 
 /// Quantizing a GGUF checkpoint into its own format: a parameter stored as Q8_0, Q4_0 or IQ4_NL blocks
 /// whose target is int8 symmetric, int4 symmetric or int4 nonlinear, groups of 32, f16 scales takes the

@@ -3,6 +3,7 @@ import MM1Formats
 import MM1Graph
 import MM1Quantization
 import MM1Tensor
+import MM1PackageFormat
 
 /// `mm1conv export --format gguf`: the language model of a package as a GGUF v3 file with llama.cpp's
 /// `llama` architecture names and metadata keys (as convert_hf_to_gguf.py writes them), q and k rows

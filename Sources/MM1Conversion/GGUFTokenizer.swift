@@ -1,5 +1,6 @@
 import Foundation
 import MM1Formats
+import MM1PackageFormat
 
 /// The `tokenizer.ggml.*` section of an exported GGUF, made from the package's `tokenizer/tokenizer.json`
 /// (Hugging Face `tokenizers`), as llama.cpp's convert_hf_to_gguf.py writes it for byte-level BPE

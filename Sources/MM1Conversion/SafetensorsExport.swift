@@ -3,6 +3,7 @@ import MM1Formats
 import MM1Graph
 import MM1Quantization
 import MM1Tensor
+import MM1PackageFormat
 
 /// `mm1conv export --format safetensors`: a package as a plain checkpoint in a framework's names —
 /// the inverse of `import`. Names come from ``DialectNamer`` (the first dialect whose copy rule can
