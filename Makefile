@@ -67,6 +67,7 @@ fixtures:
 	$(PY) Tests/Fixtures/generate_tokenizer.py
 	$(PY) Samples/make_sample.py
 	$(PY) Samples/make_tiny_mm1.py
+	$(PY) Tests/Fixtures/hash_fixtures.py
 
 ## Benchmarks against the Python peers, in one run (see Tests/Benchmarks/run.sh, forward.sh and gguf.sh).
 bench: setup

@@ -29,11 +29,11 @@ struct Export: ParsableCommand {
     @Argument(help: "The MM1 package.")
     var package: String
 
-    @Option(help: "Output format: gguf, mlx or safetensors.")
-    var format: String = "gguf"
+    @Option(help: "Output format.")
+    var format: ExportFormat = .gguf
 
-    @Option(help: "GGUF storage type of the large matrices: f32, f16, q8_0 or q4_0 (default: f16, or q8_0/q4_0 for an int8/int4 package).")
-    var type: String?
+    @Option(help: "GGUF storage type of the large matrices (default: f16, or the block type an int8/int4 package carries).")
+    var type: GGUFExport.TensorType?
 
     @Option(help: "Output file of the language model, or the MLX folder (default: PKG's name with -TYPE.gguf or -mlx beside it).")
     var out: String?
@@ -44,23 +44,16 @@ struct Export: ParsableCommand {
     @Option(help: "safetensors: naming dialects to use, in order (comma-separated).")
     var dialect: String?
 
-    @Option(help: "safetensors: element type of every tensor (f32, f16, bf16; default: as stored, dequantized weights f32).")
-    var dtype: String?
+    @Option(help: "safetensors: element type of every tensor (default: as stored, dequantized weights f32).")
+    var dtype: FloatStorage?
 
     @Flag(help: "Replace an existing output file.")
     var force = false
 
     func validate() throws {
-        guard ["gguf", "mlx", "safetensors"].contains(format) else { throw ValidationError("--format \(format) is not supported (gguf, mlx or safetensors)") }
-        if format != "safetensors", dialect != nil || dtype != nil { throw ValidationError("--dialect and --dtype apply to --format safetensors") }
-        if let dtype, !["f32", "f16", "bf16"].contains(dtype) { throw ValidationError("--dtype must be f32, f16 or bf16, not \(dtype)") }
-        if let type {
-            guard format == "gguf" else { throw ValidationError("--type applies to --format gguf") }
-            guard GGUFExport.TensorType(rawValue: type) != nil else {
-                throw ValidationError("--type \(type) is not one of \(GGUFExport.TensorType.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-        }
-        if format == "mlx", visionOut != nil { throw ValidationError("--vision-out applies to --format gguf (MLX exports hold both in one folder)") }
+        if format != .safetensors, dialect != nil || dtype != nil { throw ValidationError("--dialect and --dtype apply to --format safetensors") }
+        if type != nil, format != .gguf { throw ValidationError("--type applies to --format gguf") }
+        if format == .mlx, visionOut != nil { throw ValidationError("--vision-out applies to --format gguf (MLX exports hold both in one folder)") }
     }
 
     func run() throws {
@@ -68,30 +61,52 @@ struct Export: ParsableCommand {
             let source = try MM1Package.open(package)
             let base = (package.hasSuffix("/") ? String(package.dropLast()) : package) as NSString
             var stdout = FileHandleStream.standardOutput
-            if format == "safetensors" {
+            switch format {
+            case .safetensors:
                 let destination = out ?? (base.deletingPathExtension + "-safetensors")
                 let dialects = try dialect.map { try BuiltinDialects.list($0).mapError { ValidationFailure($0.description) }.get() }
                     ?? SafetensorsExport.defaultDialects
-                let element: DType? = dtype.map { ["f32": .f32, "f16": .f16, "bf16": .bf16][$0]! }
-                let counts = try SafetensorsExport.export(source, dialects: dialects, dtype: element, to: destination, overwrite: force)
+                let counts = try SafetensorsExport.export(source, dialects: dialects, dtype: dtype?.dtype, to: destination, overwrite: force)
                 print("wrote \(destination) (" + counts.sorted { $0.key < $1.key }.map { "\($0.value) parameters in \($0.key) names" }.joined(separator: ", ") + "; config.json)", to: &stdout)
-                return
-            }
-            if format == "mlx" {
+            case .mlx:
                 let destination = out ?? (base.deletingPathExtension + "-mlx")
                 let notes = try MLXExport.export(source, to: destination, overwrite: force)
                 for note in notes { print("note      \(note)", to: &stdout) }
                 print("wrote \(destination) (config.json, model.safetensors, mm1-vision.safetensors)", to: &stdout)
-                return
+            case .gguf:
+                try exportGGUF(source, base: base, to: &stdout)
             }
-            let kind = type.flatMap(GGUFExport.TensorType.init(rawValue:)) ?? GGUFExport.defaultType(for: source)
-            let destination = out ?? (base.deletingPathExtension + "-\(kind.rawValue).gguf")
-            let vision = visionOut ?? ((destination as NSString).deletingPathExtension + "-vision.gguf")
-            let notes = try GGUFExport.export(source, type: kind, to: destination, overwrite: force)
-            try GGUFExport.exportVision(source, type: kind, to: vision, overwrite: force)
-            for note in notes { print("note      \(note)", to: &stdout) }
-            print("wrote \(destination)", to: &stdout)
-            print("wrote \(vision) (image encoder and connector, mm1conv names)", to: &stdout)
+        }
+    }
+
+    private func exportGGUF(_ source: MM1Package, base: NSString, to stdout: inout FileHandleStream) throws {
+        let kind = type ?? GGUFExport.defaultType(for: source)
+        let destination = out ?? (base.deletingPathExtension + "-\(kind.rawValue).gguf")
+        let vision = visionOut ?? ((destination as NSString).deletingPathExtension + "-vision.gguf")
+        let notes = try GGUFExport.export(source, type: kind, to: destination, overwrite: force)
+        try GGUFExport.exportVision(source, type: kind, to: vision, overwrite: force)
+        for note in notes { print("note      \(note)", to: &stdout) }
+        print("wrote \(destination)", to: &stdout)
+        print("wrote \(vision) (image encoder and connector, mm1conv names)", to: &stdout)
+    }
+}
+
+/// `export --format`.
+enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
+    case gguf, mlx, safetensors
+}
+
+/// A float element type chosen on the command line (`export --dtype`).
+enum FloatStorage: String, ExpressibleByArgument, CaseIterable {
+    case f32, f16, bf16
+
+    var dtype: DType {
+        switch self {
+        case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
         }
     }
 }
+
+extension GGUFExport.TensorType: ExpressibleByArgument {}

@@ -27,29 +27,20 @@ struct Quantize: ParsableCommand {
     @Argument(help: "An MM1 package or a checkpoint (default: the current folder, when it is a package).")
     var source: String?
 
-    @Flag(help: "Quantize to int8 (symmetric, per output channel by default).")
-    var int8 = false
-
-    @Flag(help: "Quantize to int4 (group size 32 by default).")
-    var int4 = false
+    @Flag(help: "Code width: int8 (symmetric, per output channel by default) or int4 (groups of 32 by default).")
+    var width: QuantizedBits
 
     @Option(name: .customLong("group-size"), help: "Elements per group along the input dimension: 32, 64 or 128.")
     var groupSize: Int?
 
-    @Flag(help: "Affine codes: x ≈ scale·n + bias (MLX's layout).")
-    var affine = false
-
-    @Flag(help: "Symmetric codes: x ≈ scale·q (the default; ggml's Q8_0/Q4_0 rounding).")
-    var symmetric = false
-
-    @Flag(help: "int4 only: x ≈ scale·level[n] on llama.cpp's IQ4_NL levels (GGUF IQ4_NL at groups of 32).")
-    var nonlinear = false
+    @Flag(help: "How codes map back to values (default: symmetric).")
+    var mode: QuantizationMode?
 
     @Flag(name: .customLong("optimize-scales"), help: "Search each group's clipping range for the least squared error.")
     var optimizeScales = false
 
     @Option(name: .customLong("scale-dtype"), help: "Storage of scales and biases: f16 or f32.")
-    var scaleDType = "f16"
+    var scaleDType: ScaleStorage = .f16
 
     @Option(help: "A regular expression of parameters to keep in float (repeatable).")
     var keep: [String] = []
@@ -79,20 +70,17 @@ struct Quantize: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard int8 != int4 else { throw ValidationError("give exactly one of --int8 and --int4") }
-        guard [affine, symmetric, nonlinear].filter({ $0 }).count <= 1 else { throw ValidationError("give at most one of --affine, --symmetric and --nonlinear") }
-        guard !(nonlinear && int8) else { throw ValidationError("--nonlinear is int4 only") }
+        guard !(mode == .nonlinear && width == .int8) else { throw ValidationError("--nonlinear is int4 only") }
         if let groupSize, ![32, 64, 128].contains(groupSize) {
             throw ValidationError("--group-size must be 32, 64 or 128, not \(groupSize)")
         }
-        guard scaleDType == "f16" || scaleDType == "f32" else { throw ValidationError("--scale-dtype must be f16 or f32, not \"\(scaleDType)\"") }
     }
 
     func run() throws {
         try reportingErrors {
-            let bits: QuantizedBits = int4 ? .int4 : .int8
-            var policy = QuantizationPolicy(bits: bits, mode: affine ? .affine : (nonlinear ? .nonlinear : .symmetric), groupSize: groupSize ?? (int4 ? 32 : nil))
-            policy.scaleDType = scaleDType == "f32" ? .f32 : .f16
+            let bits = width
+            var policy = QuantizationPolicy(bits: bits, mode: mode ?? .symmetric, groupSize: groupSize ?? (bits == .int4 ? 32 : nil))
+            policy.scaleDType = scaleDType.dtype
             policy.optimizeScales = optimizeScales
             policy.rules = try types.map { try QuantizationPolicy.Rule($0) }
             for k in keep { try policy.keep(k) }
@@ -193,4 +181,30 @@ struct Quantize: ParsableCommand {
         let base = url.deletingPathExtension().lastPathComponent
         return url.deletingLastPathComponent().appendingPathComponent("\(base)-\(bits.rawValue).mm1").path
     }
+}
+
+extension QuantizedBits: EnumerableFlag {
+    public static func help(for value: QuantizedBits) -> ArgumentHelp? {
+        switch value {
+        case .int8: "Quantize to int8 (symmetric, per output channel by default)."
+        case .int4: "Quantize to int4 (group size 32 by default)."
+        }
+    }
+}
+
+extension QuantizationMode: EnumerableFlag {
+    public static func help(for value: QuantizationMode) -> ArgumentHelp? {
+        switch value {
+        case .symmetric: "Symmetric codes: x ≈ scale·q (the default; ggml's Q8_0/Q4_0 rounding)."
+        case .affine: "Affine codes: x ≈ scale·n + bias (MLX's layout)."
+        case .nonlinear: "int4 only: x ≈ scale·level[n] on llama.cpp's IQ4_NL levels (GGUF IQ4_NL at groups of 32)."
+        }
+    }
+}
+
+/// Storage of quantization scales and biases (`quantize --scale-dtype`).
+enum ScaleStorage: String, ExpressibleByArgument, CaseIterable {
+    case f16, f32
+
+    var dtype: DType { self == .f32 ? .f32 : .f16 }
 }

@@ -108,15 +108,14 @@ import Testing
     func decodingErrors() throws {
         var json = String(decoding: try Preset.preset(.tinyDense).config.jsonData(), as: UTF8.self)
         json = json.replacingOccurrences(of: "\"kv_heads\" : 2", with: "\"kv_heads\" : \"two\"")
-        #expect(throws: ConfigError.self) { try MM1Config.decode(from: Data(json.utf8)) }
-        do { _ = try MM1Config.decode(from: Data(json.utf8), file: "c.json") } catch let e as ConfigError {
-            #expect(e.field == "language.kv_heads")
-            #expect(e.description.hasPrefix("c.json: language.kv_heads: expected Int"))
-        }
+        #expect(json.contains("\"kv_heads\" : \"two\""), "the preset's JSON changed: the test no longer alters kv_heads")
+        let wrongType = #expect(throws: ConfigError.self) { try MM1Config.decode(from: Data(json.utf8), file: "c.json") }
+        #expect(wrongType?.field == "language.kv_heads")
+        #expect(wrongType?.description.hasPrefix("c.json: language.kv_heads: expected Int") == true)
         let unknownKind = json.replacingOccurrences(of: "\"c_abstractor\"", with: "\"perceiver\"")
-        do { _ = try MM1Config.decode(from: Data(unknownKind.utf8)) } catch let e as ConfigError {
-            #expect(e.field == "connector.kind")
-            #expect(e.reason.contains("unknown connector kind \"perceiver\""))
-        }
+        #expect(unknownKind != json, "the preset's JSON changed: the test no longer alters the connector kind")
+        let kindError = #expect(throws: ConfigError.self) { try MM1Config.decode(from: Data(unknownKind.utf8)) }
+        #expect(kindError?.field == "connector.kind")
+        #expect(kindError?.reason.contains("unknown connector kind \"perceiver\"") == true)
     }
 }
