@@ -13,18 +13,30 @@ LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAM
 	$(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 INTEROP_DIR ?= $(CURDIR)/.build/interop
 
-.PHONY: setup sample test swift-test interop fixtures bench
+PREFIX ?= /usr/local
 
-## Install what is missing: system libraries (apt as root, brew on macOS), then the Python readers.
+.PHONY: setup setup-interop sample test install swift-test interop fixtures bench
+
+## What the tool needs: the system libraries (apt as root, brew on macOS). Nothing from PyPI.
 setup:
 	@if [ "$$(uname)" = Darwin ]; then brew install hdf5 zstd pkg-config; \
 	elif ! pkg-config --exists hdf5 libzstd openblas 2>/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi; fi
+
+## What the tests add: the Python readers and the runtimes that load the exports, in a virtual environment
+## outside the repository (first use only; llama-cpp-python compiles llama.cpp, about 6 minutes on 2 cores).
+setup-interop: setup
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@$(PY) -c "import numpy, safetensors, ml_dtypes, jsonschema, gguf" 2>/dev/null || $(PY) -m pip install -q $(PIP_PACKAGES)
 	@$(PY) -c "import mlx.core, mlx_lm, llama_cpp" 2>/dev/null || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q $(PIP_RUNTIMES)
+
+## The release binary into $(PREFIX)/bin (default /usr/local/bin).
+install: setup
+	swift build -c release --product mm1conv
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 .build/release/mm1conv $(DESTDIR)$(PREFIX)/bin/mm1conv
 
 ## The main job on the bundled sample: import the tiny MM1 checkpoint (Honeybee layout) as an MM1 package,
 ## prove it computes what PyTorch computed, stage by stage, then quantize it to int4 (printing the drift) and
@@ -39,7 +51,7 @@ sample: setup
 	.build/release/mm1conv export .build/tiny-mm1-int4.mm1 --format mlx --out .build/tiny-mm1-int4-mlx --force
 
 ## Every test: Swift tests (which also write files for the interop check), then the Python interop check.
-test: setup
+test: setup-interop
 	MM1_INTEROP_DIR=$(INTEROP_DIR) swift test
 	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)/safetensors
 	$(PY) Tests/Interop/check_schemas.py $(INTEROP_DIR)
@@ -51,7 +63,7 @@ test: setup
 ## Regenerate golden fixtures and the samples (needs torch, transformers, timm, open_clip and apple/ml-aim's
 ## sources in AIM_SRC, see generate_aim.py; not part of the tests).
 AIM_SRC ?= /tmp/ml-aim/aim-v1
-fixtures:
+fixtures: setup-interop
 	$(PY) -m pip install -q torch transformers timm open_clip_torch huggingface_hub numpy safetensors jsonschema tokenizers sentencepiece
 	swift build --product mm1conv
 	$(PY) Tests/Fixtures/generate_fixtures.py
@@ -70,7 +82,7 @@ fixtures:
 	$(PY) Tests/Fixtures/hash_fixtures.py
 
 ## Benchmarks against the Python peers, in one run (see Tests/Benchmarks/run.sh, forward.sh and gguf.sh).
-bench: setup
+bench: setup-interop
 	bash Tests/Benchmarks/run.sh
 	bash Tests/Benchmarks/forward.sh
 	bash Tests/Benchmarks/gguf.sh
