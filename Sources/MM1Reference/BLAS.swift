@@ -85,18 +85,18 @@ public enum BLAS {
     /// One output of ``linear(_:tokens:width:ldx:_:)``: `out[t, i] = bias[i] + Σₚ x[t, p] · weight[i, p]`
     /// for `i < rows`; `weight` is a linear layer's `rows × width` matrix, row-major with rows `ldw`
     /// floats apart, and `out` is row-major with rows `ldc` floats apart.
-    public struct LinearOutput {
-        public let weight: UnsafePointer<Float>
-        public let rows: Int
-        public let ldw: Int
-        public let out: UnsafeMutablePointer<Float>
-        public let ldc: Int
-        public let bias: UnsafePointer<Float>?
+    package struct LinearOutput {
+        package let weight: UnsafePointer<Float>
+        package let rows: Int
+        package let ldw: Int
+        package let out: UnsafeMutablePointer<Float>
+        package let ldc: Int
+        package let bias: UnsafePointer<Float>?
         /// The same weight as ``packWeight(_:rows:width:)`` laid it out, if it was packed beforehand
         /// (a weight used by many products); else each product packs it as it goes.
-        public let packed: PackedWeight?
+        package let packed: PackedWeight?
 
-        public init(weight: UnsafePointer<Float>, rows: Int, ldw: Int, out: UnsafeMutablePointer<Float>, ldc: Int,
+        package init(weight: UnsafePointer<Float>, rows: Int, ldw: Int, out: UnsafeMutablePointer<Float>, ldc: Int,
                     bias: UnsafePointer<Float>? = nil, packed: PackedWeight? = nil) {
             (self.weight, self.rows, self.ldw, self.out, self.ldc, self.bias, self.packed) = (weight, rows, ldw, out, ldc, bias, packed)
         }
@@ -104,9 +104,9 @@ public enum BLAS {
 
     /// A linear layer's weight laid out for OpenBLAS's micro-kernel once, for a process that runs many
     /// products with it: what ``linear(_:tokens:width:ldx:_:maxPackedInput:)`` otherwise packs in every call.
-    public final class PackedWeight: @unchecked Sendable {
+    package final class PackedWeight: @unchecked Sendable {
         /// The weight's rows and the input width it was packed for.
-        public let rows: Int, width: Int
+        package let rows: Int, width: Int
         let values: UnsafeMutablePointer<Float>
 
         fileprivate init(rows: Int, width: Int, values: UnsafeMutablePointer<Float>) {
@@ -118,7 +118,7 @@ public enum BLAS {
 
     /// `weight` (`rows × width`, rows `ldw` floats apart) packed for ``linear(_:tokens:width:ldx:_:maxPackedInput:)``,
     /// or nil where products do not run on OpenBLAS's building blocks. Same size as the weight.
-    public static func packWeight(_ weight: UnsafePointer<Float>, rows: Int, width: Int, ldw: Int) -> PackedWeight? {
+    package static func packWeight(_ weight: UnsafePointer<Float>, rows: Int, width: Int, ldw: Int) -> PackedWeight? {
         #if canImport(Accelerate)
         return nil
         #else
@@ -141,7 +141,7 @@ public enum BLAS {
     ///
     /// `maxPackedInput` bounds the packed input (in floats, 16 MiB by default): longer inputs are taken
     /// in runs of tokens.
-    public static func linear(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [LinearOutput],
+    package static func linear(_ x: UnsafePointer<Float>, tokens: Int, width: Int, ldx: Int, _ outputs: [LinearOutput],
                               maxPackedInput: Int = 1 << 22) {
         #if !canImport(Accelerate)
         precondition(loaded == nil, "BLAS.prepare() was not called or failed")

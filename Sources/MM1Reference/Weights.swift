@@ -18,7 +18,7 @@ public final class Weight: @unchecked Sendable {
     private let view: TensorView?
     private var releasing: Range<Int>? = nil
     /// The weight laid out for the matrix products once (see ``prepack()``), if it was.
-    public private(set) var packed: BLAS.PackedWeight?
+    package private(set) var packed: BLAS.PackedWeight?
 
     /// Wraps values already converted into `owned` (this object deallocates them).
     init(shape: [Int], owned: UnsafeMutablePointer<Float>) {

@@ -126,11 +126,11 @@ public final class MappedFile: @unchecked Sendable {
 }
 
 /// Input files opened the way every reader of mm1conv opens them.
-public enum RegularFile {
+package enum RegularFile {
     /// Opens `path` read-only and returns the descriptor (the caller closes it) and the file's size.
     /// Opened `O_NONBLOCK`: a FIFO given as a file would otherwise block until a writer comes; it is
     /// refused as not regular, as are folders and devices. (For regular files the flag changes nothing.)
-    public static func openForReading(_ path: String) throws(FileSystemError) -> (fd: Int32, size: Int) {
+    package static func openForReading(_ path: String) throws(FileSystemError) -> (fd: Int32, size: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileSystemError(path: path, operation: "open", code: errno) }
         var st = stat()
@@ -147,7 +147,7 @@ public enum RegularFile {
     }
 
     /// Reads up to `buffer.count` bytes at `offset` (fewer only at the end of the file); the count read.
-    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(FileSystemError) -> Int {
+    package static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(FileSystemError) -> Int {
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))

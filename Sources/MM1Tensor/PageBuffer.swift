@@ -11,11 +11,11 @@ import Darwin
 /// dynamic mmap threshold moves buffers of up to 32 MiB onto the heap after the first one is freed,
 /// and the heap then grows with fragmentation (seen: 1.2 GB resident for 65 MB buffers); mapping
 /// them directly keeps resident memory at the buffers alive.
-public final class PageBuffer: @unchecked Sendable {
-    public let bytes: UnsafeMutableRawBufferPointer
+package final class PageBuffer: @unchecked Sendable {
+    package let bytes: UnsafeMutableRawBufferPointer
     private let mapped: Bool
 
-    public init(byteCount: Int) {
+    package init(byteCount: Int) {
         if byteCount >= 1 << 20,
            let p = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
             bytes = UnsafeMutableRawBufferPointer(start: p, count: byteCount)
@@ -29,7 +29,7 @@ public final class PageBuffer: @unchecked Sendable {
 
     /// Gives back the pages after the first `byteCount` bytes (they read as zeros if touched again): a
     /// reused buffer then holds no more memory than the tensor it holds now.
-    public func releasePages(after byteCount: Int) {
+    package func releasePages(after byteCount: Int) {
         guard mapped else { return }
         let page = pageSize
         let start = min(bytes.count, (byteCount + page - 1) / page * page)

@@ -68,19 +68,19 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
 /// numbers as text, validates UTF-8 first, allows only JSON whitespace around the value (as the
 /// safetensors reader does since 0.7), and caps nesting depth and the number of values so that
 /// hostile input cannot exhaust the stack or memory.
-public struct StrictJSONParser {
+package struct StrictJSONParser {
     /// Deepest nesting of arrays and objects allowed.
-    public var maxDepth: Int
+    package var maxDepth: Int
     /// Most values (of any kind) allowed in one document.
-    public var maxValues: Int
+    package var maxValues: Int
 
-    public init(maxDepth: Int = 64, maxValues: Int = 50_000_000) {
+    package init(maxDepth: Int = 64, maxValues: Int = 50_000_000) {
         self.maxDepth = maxDepth
         self.maxValues = maxValues
     }
 
     /// Parses one JSON value from `bytes`, surrounded only by JSON whitespace.
-    public func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
+    package func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
         var reader = try JSONReader(bytes, limits: self)
         let value = try reader.readValue()
         try reader.finish()
@@ -88,7 +88,7 @@ public struct StrictJSONParser {
     }
 
     /// Parses `bytes` (a convenience for tests and small files).
-    public func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+    package func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
         try bytes.withUnsafeBytes { raw in Result { () throws(JSONError) in try parse(raw) } }.get()
     }
 
@@ -105,7 +105,7 @@ public struct StrictJSONParser {
 /// ```
 /// The caller checks duplicate keys of the objects it opens itself; objects read with
 /// ``readValue()`` are checked by the reader.
-public struct JSONReader {
+package struct JSONReader {
     let bytes: UnsafeRawBufferPointer
     let limits: StrictJSONParser
     var position = 0
@@ -117,7 +117,7 @@ public struct JSONReader {
     private var openFirst: [Bool] = []
 
     /// Validates that `bytes` are non-empty UTF-8 and positions the reader at the first value.
-    public init(_ bytes: UnsafeRawBufferPointer, limits: StrictJSONParser = StrictJSONParser()) throws(JSONError) {
+    package init(_ bytes: UnsafeRawBufferPointer, limits: StrictJSONParser = StrictJSONParser()) throws(JSONError) {
         guard !bytes.isEmpty else { throw JSONError(reason: .empty, offset: 0) }
         guard Self.isASCII(bytes) || String(validating: bytes, as: UTF8.self) != nil else {
             throw JSONError(reason: .invalidUTF8, offset: 0)
@@ -144,10 +144,10 @@ public struct JSONReader {
     }
 
     /// The first byte of the next value (`{`, `[`, `"`, a digit, …), or `nil` at the end.
-    public var nextByte: UInt8? { current }
+    package var nextByte: UInt8? { current }
 
     /// Enters the object that comes next.
-    public mutating func openObject() throws(JSONError) {
+    package mutating func openObject() throws(JSONError) {
         values += 1
         guard values <= limits.maxValues else { throw fail(.tooManyValues(limit: limits.maxValues)) }
         guard let b = current else { throw fail(.unexpectedEnd) }
@@ -160,14 +160,14 @@ public struct JSONReader {
 
     /// The next key of the innermost object opened with ``openObject()``, positioned at its value;
     /// `nil` when the object ends (and is left).
-    public mutating func nextKey() throws(JSONError) -> String? {
+    package mutating func nextKey() throws(JSONError) -> String? {
         guard let key = try nextRawKey() else { return nil }
         return try string(key)
     }
 
     /// A key's place in the text, read without building a `String` (compare it with
     /// ``key(_:is:)``; make it a string with ``string(_:)``).
-    public struct Key: Sendable {
+    package struct Key: Sendable {
         /// The opening quote.
         let quote: Int
         /// The characters between the quotes, still escaped.
@@ -176,7 +176,7 @@ public struct JSONReader {
     }
 
     /// ``nextKey()`` without the `String`: what a reader that knows the field names it expects uses.
-    public mutating func nextRawKey() throws(JSONError) -> Key? {
+    package mutating func nextRawKey() throws(JSONError) -> Key? {
         skipWhitespace()
         guard let b = current else { throw fail(.unexpectedEnd) }
         if openFirst[openFirst.count - 1] {
@@ -201,7 +201,7 @@ public struct JSONReader {
     }
 
     /// Whether `key` is exactly `name` (an escaped key never is: field names have no escapes).
-    public func key(_ key: Key, is name: StaticString) -> Bool {
+    package func key(_ key: Key, is name: StaticString) -> Bool {
         guard !key.hasEscape, key.text.count == name.utf8CodeUnitCount else { return false }
         let base = key.text.lowerBound
         for i in 0..<key.text.count where bytes[base + i] != name.utf8Start[i] { return false }
@@ -209,7 +209,7 @@ public struct JSONReader {
     }
 
     /// The key as a string, escapes resolved.
-    public func string(_ key: Key) throws(JSONError) -> String {
+    package func string(_ key: Key) throws(JSONError) -> String {
         let raw = UnsafeRawBufferPointer(rebasing: bytes[key.text])
         return key.hasEscape ? try unescape(raw, base: key.text.lowerBound) : String(decoding: raw, as: UTF8.self)
     }
@@ -234,14 +234,14 @@ public struct JSONReader {
     /// Reads `[n, n, …]` of plain non-negative integers that fit `Int` (a shape or a pair of
     /// offsets) without building values; returns `nil`, having consumed nothing, for anything else,
     /// so that the caller reads the value whole and reports it precisely.
-    public mutating func readIntegerArray(maxCount: Int) -> [Int]? {
+    package mutating func readIntegerArray(maxCount: Int) -> [Int]? {
         var result: [Int] = []
         return readIntegerArray(maxCount: maxCount, into: &result) ? result : nil
     }
 
     /// ``readIntegerArray(maxCount:)`` into `result` (emptied first, its storage reused): `false`, having
     /// consumed nothing, for anything but plain integers.
-    public mutating func readIntegerArray(maxCount: Int, into result: inout [Int]) -> Bool {
+    package mutating func readIntegerArray(maxCount: Int, into result: inout [Int]) -> Bool {
         let start = position
         func digit(_ b: UInt8?) -> Bool { b.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
         result.removeAll(keepingCapacity: true)
@@ -293,7 +293,7 @@ public struct JSONReader {
 
     /// The string value that comes next, read without building a `String` (see ``bytes(of:)`` and
     /// ``string(_:)``); `nil`, having consumed nothing, when the next value is not a string.
-    public mutating func readRawString() throws(JSONError) -> Key? {
+    package mutating func readRawString() throws(JSONError) -> Key? {
         guard current == UInt8(ascii: "\"") else { return nil }
         values += 1
         guard values <= limits.maxValues else { throw fail(.tooManyValues(limit: limits.maxValues)) }
@@ -301,15 +301,15 @@ public struct JSONReader {
     }
 
     /// The text of a key or string as it is in the document (escapes unresolved).
-    public func bytes(of key: Key) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[key.text]) }
+    package func bytes(of key: Key) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[key.text]) }
 
     /// Reads the next value whole.
-    public mutating func readValue() throws(JSONError) -> JSONValue {
+    package mutating func readValue() throws(JSONError) -> JSONValue {
         try parseValue(depth: keyPath.count)
     }
 
     /// Checks that only whitespace follows.
-    public mutating func finish() throws(JSONError) {
+    package mutating func finish() throws(JSONError) {
         skipWhitespace()
         guard position == bytes.count else { throw JSONError(reason: .trailingCharacters, offset: position) }
     }

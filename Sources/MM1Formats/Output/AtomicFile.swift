@@ -21,11 +21,11 @@ private let systemWrite = Darwin.write
 /// On ``commit()`` the data is flushed, `fsync`ed, and linked to the final name (refusing to replace
 /// an existing file unless `overwrite` is set), then the folder is `fsync`ed. A file that is never
 /// committed is removed when the object is released.
-public final class AtomicFile {
+package final class AtomicFile {
     /// The final path.
-    public let path: String
+    package let path: String
     /// The temporary path being written.
-    public let temporaryPath: String
+    package let temporaryPath: String
     private let overwrite: Bool
     private var fd: Int32
     /// Bytes not written yet: two page-aligned buffers, so that whole blocks can go to the file with
@@ -46,14 +46,14 @@ public final class AtomicFile {
     static let block = 4096
     static let stagingBytes = 4 << 20
     /// Bytes written so far.
-    public private(set) var bytesWritten = 0
+    package private(set) var bytesWritten = 0
     /// SHA-256 of everything written, computed as it is written (no second read).
     private var hasher = SHA256()
     /// The file's SHA-256 (lowercase hex), available after ``commit()``.
-    public private(set) var sha256: String?
+    package private(set) var sha256: String?
 
     /// Creates the temporary file beside `path`.
-    public init(path: String, overwrite: Bool = false) throws {
+    package init(path: String, overwrite: Bool = false) throws {
         if !overwrite, access(path, F_OK) == 0 { throw OutputError.exists(path: path) }
         self.path = path
         self.overwrite = overwrite
@@ -87,7 +87,7 @@ public final class AtomicFile {
     }
 
     /// Appends `bytes`.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileSystemError) {
+    package func write(_ bytes: UnsafeRawBufferPointer) throws(FileSystemError) {
         bytesWritten += bytes.count
         hasher.update(bufferPointer: bytes)
         var done = 0
@@ -135,7 +135,7 @@ public final class AtomicFile {
     }
 
     /// Appends `bytes`.
-    public func write(_ bytes: [UInt8]) throws(FileSystemError) {
+    package func write(_ bytes: [UInt8]) throws(FileSystemError) {
         try bytes.withUnsafeBytes { raw in Result { () throws(FileSystemError) in try write(raw) } }.get()
     }
 
@@ -171,7 +171,7 @@ public final class AtomicFile {
     }
 
     /// Flushes, syncs and moves the file to ``path``.
-    public func commit() throws {
+    package func commit() throws {
         try flushAll()
         sha256 = Hashing.hex(hasher.finalize())
         guard fsync(fd) == 0 else { throw FileSystemError(path: path, operation: "fsync", code: errno) }
@@ -194,7 +194,7 @@ public final class AtomicFile {
     }
 
     /// `fsync`s the folder holding `path`, so a rename survives a crash.
-    public static func syncFolder(of path: String) {
+    package static func syncFolder(of path: String) {
         let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let dfd = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {

@@ -10,7 +10,7 @@ import Darwin
 /// names, output locks, decompressed copies), so that an interrupted run (SIGINT, SIGTERM) removes them
 /// before it exits: nothing half-written is left behind. A killed run (SIGKILL) cannot clean up; its
 /// leftovers carry `.tmp-PID-` names and never sit at a final path.
-public enum TemporaryPaths {
+package enum TemporaryPaths {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var paths: Set<String> = []
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
@@ -19,7 +19,7 @@ public enum TemporaryPaths {
     /// Records `path` for removal on interruption. Register a path before creating it: once an
     /// interrupt is being handled, the registering thread is parked here for good, so nothing new is
     /// created while the handler removes what exists and exits.
-    public static func register(_ path: String) {
+    package static func register(_ path: String) {
         let parked = lock.withLock { () -> Bool in
             if interrupted { return true }
             paths.insert(path)
@@ -29,10 +29,10 @@ public enum TemporaryPaths {
     }
 
     /// Forgets `path` (it was renamed into place or removed).
-    public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+    package static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
 
     /// Creates a private folder (mode 0700) in the system's temporary directory, registered for removal.
-    public static func makePrivateFolder(prefix: String) throws -> String {
+    package static func makePrivateFolder(prefix: String) throws -> String {
         var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("\(prefix)-XXXXXX").utf8CString)
         guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
             throw FileSystemError(path: NSTemporaryDirectory(), operation: "mkdtemp", code: errno)
@@ -43,7 +43,7 @@ public enum TemporaryPaths {
 
     /// Removes `file` and the private folder holding it (made by ``makePrivateFolder(prefix:)``), with
     /// whatever else is in it (a killed child's temporary file).
-    public static func discard(fileIn file: String) {
+    package static func discard(fileIn file: String) {
         unlink(file)
         let folder = (file as NSString).deletingLastPathComponent
         if rmdir(folder) != 0 { try? FileManager.default.removeItem(atPath: folder) }
@@ -53,7 +53,7 @@ public enum TemporaryPaths {
     /// Removes every registered path now.
     /// Other threads may still be writing into a registered folder while it goes (a file created
     /// between listing and removing it makes the removal fail), so each path is retried a few times.
-    public static func removeAll() {
+    package static func removeAll() {
         let all = lock.withLock { paths }
         for path in all {
             for attempt in 0..<20 {
@@ -77,7 +77,7 @@ public enum TemporaryPaths {
 
     /// Installs the handlers: on SIGINT or SIGTERM, remove the registered paths and exit with 128 + the
     /// signal; SIGXFSZ (a file-size limit) is ignored so that the write fails with an error mm1conv reports.
-    public static func installSignalHandlers() {
+    package static func installSignalHandlers() {
         signal(SIGXFSZ, SIG_IGN)
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
@@ -96,12 +96,12 @@ public enum TemporaryPaths {
 /// An exclusive claim on an output path while it is being written: the file `.NAME.lock` beside it,
 /// created atomically and holding the writer's PID. A second writer fails while the first lives; a lock
 /// left by a killed process (its PID gone) is taken over.
-public final class OutputLock {
-    public let path: String
+package final class OutputLock {
+    package let path: String
 
     /// Claims `destination`.
     /// - Throws: ``OutputError/busy(path:pid:)`` when another live process holds it.
-    public init(for destination: String) throws {
+    package init(for destination: String) throws {
         let url = URL(fileURLWithPath: destination)
         let path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".lock"
         // `self.path` is set only once the lock is ours: an init that throws with every property set

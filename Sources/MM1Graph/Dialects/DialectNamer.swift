@@ -148,11 +148,11 @@ public struct DialectNamer: Sendable {
 }
 
 /// A compiled regular expression shared across threads (matching only reads it).
-public struct SharedRegex: @unchecked Sendable {
-    public let regex: NSRegularExpression
-    public init(_ regex: NSRegularExpression) { self.regex = regex }
-    public init(_ pattern: String) throws { regex = try NSRegularExpression(pattern: pattern) }
+package struct SharedRegex: @unchecked Sendable {
+    package let regex: NSRegularExpression
+    package init(_ regex: NSRegularExpression) { self.regex = regex }
+    package init(_ pattern: String) throws { regex = try NSRegularExpression(pattern: pattern) }
 
     /// Whether the expression matches anywhere in `s`.
-    public func matches(_ s: String) -> Bool { regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil }
+    package func matches(_ s: String) -> Bool { regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil }
 }

@@ -3,9 +3,9 @@ import MM1Tensor
 /// Produces a parameter's bytes, in the output dtype, from its source views and transform. Works
 /// on byte ranges of the (possibly unaligned) mapped sources, converting range by range, so the only
 /// memory used is the destination (and, for a transpose, one temporary of the source's size).
-public enum Materializer {
+package enum Materializer {
     /// Fills `destination` with `assignment.spec`'s elements as `dtype`.
-    public static func fill(
+    package static func fill(
         _ assignment: MappingPlan.Assignment, views: [TensorView], as dtype: DType, into destination: UnsafeMutableRawBufferPointer
     ) throws {
         guard let outWidth = dtype.byteWidth, destination.count == assignment.spec.shape.elementCount * outWidth else {
