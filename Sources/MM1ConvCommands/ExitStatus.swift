@@ -34,7 +34,10 @@ public enum ExitStatus {
         case is ValidationFailure: usage
         case is ReferenceError, is GGUFExport.ExportError, is QuantizationError: dataError
         case let e as QuantizationPolicyError:
-            if case .alreadyQuantized = e { dataError } else { usage }
+            switch e {
+            case .alreadyQuantized, .nameCollision: dataError
+            case .badRule, .badGroupSize: usage
+            }
         case let e as FileSystemError: e.isMissingFile ? noInput : ioError
         case let e as OutputError:
             switch e {

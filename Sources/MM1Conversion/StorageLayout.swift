@@ -64,8 +64,9 @@ struct StorageLayout {
             throw QuantizationPolicyError.badRule(policy.rules.map(\.pattern).joined(separator: ", "), "no parameter is left to quantize")
         }
         // Parameters named `X.scales` / `X.biases` would collide with a quantized parameter's parts.
-        if Set(entries.map(\.name)).count != entries.count {
-            throw QuantizationPolicyError.badRule("", "a parameter's name collides with another parameter's scales or biases")
+        var seen: Set<String> = []
+        if let collision = entries.map(\.name).first(where: { !seen.insert($0).inserted }) {
+            throw QuantizationPolicyError.nameCollision(collision)
         }
     }
 }

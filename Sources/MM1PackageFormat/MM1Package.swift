@@ -43,7 +43,7 @@ public final class MM1Package: TensorSource, @unchecked Sendable {
         for (name, entry) in manifest.files ?? [:] {
             guard TokenizerFiles.isSafePackagePath(name) else { throw fail(.invalidManifest("file \"\(name)\" is not a tokenizer file inside the package")) }
             let size = (try? FileManager.default.attributesOfItem(atPath: "\(path)/\(name)")[.size] as? Int) ?? nil
-            guard size == entry.bytes else { throw fail(.shardMissing(name)) }
+            guard size == entry.bytes else { throw fail(.fileSizeMismatch(file: name, expected: entry.bytes, actual: size)) }
         }
         var views: [String: TensorView] = [:]
         for (name, entry) in manifest.tensors {

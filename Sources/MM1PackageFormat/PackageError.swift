@@ -6,6 +6,9 @@ public struct PackageError: Error, Sendable, Equatable, CustomStringConvertible 
         case invalidManifest(String)
         case unsupportedVersion(format: String, version: Int)
         case shardMissing(String)
+        /// A file the manifest lists beside the shards (a tokenizer file) is missing (`actual` nil) or not the
+        /// size the manifest records.
+        case fileSizeMismatch(file: String, expected: Int, actual: Int?)
         case tensorMismatch(tensor: String, detail: String)
         case graphMismatch(String)
     }
@@ -23,6 +26,8 @@ public struct PackageError: Error, Sendable, Equatable, CustomStringConvertible 
         case .invalidManifest(let d): "\(path)/mm1.json: \(d)"
         case .unsupportedVersion(let f, let v): "\(path)/mm1.json: format \(f) version \(v) is not supported by this mm1conv"
         case .shardMissing(let s): "\(path): shard \(s) named by mm1.json is missing"
+        case .fileSizeMismatch(let f, let expected, let actual):
+            "\(path): file \(f) named by mm1.json " + (actual.map { "has \($0) bytes, the manifest says \(expected)" } ?? "is missing")
         case .tensorMismatch(let t, let d): "\(path): tensor '\(t)': \(d)"
         case .graphMismatch(let d): "\(path): the manifest disagrees with its own config: \(d)"
         }

@@ -135,12 +135,15 @@ public enum QuantizationPolicyError: Error, Sendable, Equatable, CustomStringCon
     case badRule(String, String)
     case badGroupSize(Int, String)
     case alreadyQuantized(String)
+    /// A parameter is named like another parameter's quantization part (`X.scales`, `X.biases`).
+    case nameCollision(String)
 
     public var description: String {
         switch self {
         case .badRule(let r, let why): "--type/--keep \"\(r)\": \(why)"
         case .badGroupSize(let g, let why): "--group-size \(g): \(why)"
         case .alreadyQuantized(let p): "\(p) is already quantized; quantize its unquantized source instead"
+        case .nameCollision(let name): "parameter \(name) collides with another parameter's quantization scales or biases"
         }
     }
 }

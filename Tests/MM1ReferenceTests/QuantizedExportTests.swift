@@ -159,6 +159,17 @@ import Testing
         let package = try Self.tokenizerPackage(dir, fixture: "tokenizer", files: ["tokenizer.json", "tokenizer_config.json"], seed: 11)
         #expect(Set(package.manifest.files?.keys.map { $0 } ?? []) == ["tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json"])
         #expect(try PackageIntegrity.check(package.path).intact)
+        // A tokenizer file cut short (or gone) is refused when the package is opened, naming the file and both sizes.
+        let copy = dir.file("cut.mm1")
+        try FileManager.default.copyItem(atPath: package.path, toPath: copy)
+        let cut = "\(copy)/tokenizer/tokenizer_config.json"
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: cut)[.size] as? Int)
+        try FileHandle(forWritingAtPath: cut).map { try $0.truncate(atOffset: 1); try $0.close() }
+        let error = #expect(throws: PackageError.self) { try MM1Package.open(copy) }
+        #expect(error?.reason == .fileSizeMismatch(file: "tokenizer/tokenizer_config.json", expected: size, actual: 1))
+        try FileManager.default.removeItem(atPath: cut)
+        #expect((#expect(throws: PackageError.self) { try MM1Package.open(copy) })?.reason
+                == .fileSizeMismatch(file: "tokenizer/tokenizer_config.json", expected: size, actual: nil))
         let notes = try GGUFExport.export(package, type: .f32, to: dir.file("tok.gguf"))
         #expect(notes.contains("tokenizer: byte-level BPE from tokenizer/tokenizer.json, 320 tokens and 62 merges, 1 unused ids padded to the model's 321"), "\(notes)")
         let gguf = try GGUFFile(path: dir.file("tok.gguf"))
