@@ -34,7 +34,7 @@ public enum ExitStatus {
         case is ReferenceError, is GGUFExport.ExportError, is QuantizationError: dataError
         case let e as QuantizationPolicyError:
             if case .alreadyQuantized = e { dataError } else { usage }
-        case let e as FileSystemError: e.isMissingFile ? noInput : ioError
+        case let e as FileSystemError: e.isMissingFile || e.isNotRegularFile ? noInput : ioError
         case let e as OutputError:
             switch e {
             case .exists, .busy: cannotCreate

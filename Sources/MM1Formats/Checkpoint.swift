@@ -30,7 +30,7 @@ public enum Checkpoint {
     /// Opens `path`: a `.safetensors` file, a `*.safetensors.index.json`, or a folder of either.
     /// - Throws: ``FileSystemError`` or ``FormatError``.
     public static func open(_ path: String, limits: ReadLimits = .standard) throws -> OpenedCheckpoint {
-        let magic = FileMagic.read(path)
+        let magic = try FileMagic.read(path)
         if magic.map({ bytes in bytes.withUnsafeBytes { ZstdInput.hasMagic($0) } }) == true || (magic != nil && path.hasSuffix(".zst")) {
             return try openCompressed(path, limits: limits)
         }
@@ -111,11 +111,18 @@ extension String {
 
 /// The first bytes of a regular file, to recognise formats by content rather than by name.
 enum FileMagic {
-    static func read(_ path: String, count: Int = 8) -> [UInt8]? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-              let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        return (try? handle.read(upToCount: count)).map { [UInt8]($0) } ?? []
+    /// Up to `count` first bytes of `path`; nil when nothing is there or it is a folder (read as a
+    /// checkpoint folder by the caller).
+    /// - Throws: ``FileSystemError`` when `path` is a FIFO, device or socket (opened without blocking and
+    ///   refused, as every reader does: ``RegularFile``) or cannot be read.
+    static func read(_ path: String, count: Int = 8) throws(FileSystemError) -> [UInt8]? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return nil }
+        let (fd, _) = try RegularFile.openForReading(path)
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 1)
+        defer { buffer.deallocate() }
+        let got = try RegularFile.read(fd, into: buffer, at: 0, path: path)
+        return Array(buffer.prefix(got))
     }
 }
