@@ -1,7 +1,10 @@
+import Foundation
+
 /// What the first decompressed bytes of a zstd input say about one format.
 enum InnerVerdict: Equatable {
-    /// Not enough bytes to tell: ask again once at least this many are out.
-    case needMore(Int)
+    /// Not enough bytes to tell: ask again once at least this many are out. The file, if it is this
+    /// format, is at least `leastSize` bytes long.
+    case needMore(Int, leastSize: UInt64 = 0)
     /// Not this format: why (shown when no format claims the bytes).
     case notThisFormat(String)
     /// This format, with a header that breaks a rule: which.
@@ -51,24 +54,28 @@ struct InnerFormatSniffer: Sendable {
         }
     }
 
-    /// `GGUF`, version 2 or 3, then tensor and key/value counts that the free space could hold at all.
+    /// `GGUF`, version 2 or 3, counts the free space could hold at all, then metadata and tensor infos
+    /// that pass the reader's checks (``GGUFHeader``, parsed again as more bytes come, each time twice as many).
     static let gguf = InnerFormatSniffer(name: "GGUF") { bytes in
-        let magic = Array("GGUF".utf8)
-        guard bytes.prefix(4).elementsEqual(magic.prefix(bytes.count)) else { return .notThisFormat("GGUF: no 'GGUF' magic") }
+        guard bytes.prefix(4).elementsEqual(Array("GGUF".utf8).prefix(bytes.count)) else { return .notThisFormat("GGUF: no 'GGUF' magic") }
         guard bytes.count >= 24 else { return .needMore(24) }
-        let version = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        guard version == 2 || version == 3 else { return .invalid(GGUFViolation.unsupportedVersion(version).description) }
+        do throws(FormatError) {
+            let header = try GGUFHeader(parsing: bytes, partial: true, file: "")
+            return .valid(size: header.fileSize)
+        } catch {
+            guard case .gguf(.truncated) = error.reason else { return .invalid(error.detail) }
+        }
+        // The smallest key/value is 14 bytes (length, 1-byte key, type, 1-byte value), the smallest tensor
+        // info 25 (length, 1-byte name, n_dims 0, type, offset): the file is at least this long.
         let tensors = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let values = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
-        // The smallest key/value is 14 bytes (length, 1-byte key, type, 1-byte value); the smallest tensor
-        // info 25 (length, 1-byte name, n_dims 0, type, offset): the header is at least this long.
         let (kv, o1) = values.multipliedReportingOverflow(by: 14)
         let (ti, o2) = tensors.multipliedReportingOverflow(by: 25)
         let (least, o3) = kv.addingReportingOverflow(ti)
-        guard !o1, !o2, !o3 else {
+        guard !o1, !o2, !o3, least <= UInt64.max - 24 else {
             return .invalid(GGUFViolation.countTooLarge(what: o1 ? "key/value" : "tensor", count: o1 ? values : tensors).description)
         }
-        return .valid(size: (24 + least)...UInt64.max)
+        return .needMore(bytes.count * 2, leastSize: 24 + least)
     }
 }
 
@@ -141,26 +148,31 @@ struct InnerOutputGate {
         for (name, verdict) in verdicts {
             switch verdict {
             case .valid(let size):
-                guard size.lowerBound <= free else {
-                    throw ZstdViolation.contentTooLarge(
-                        declared: size.lowerBound, limit: free,
-                        why: "the \(name) header inside declares \(Self.text(size)) bytes (header and data), more than the "
-                            + "\(free) bytes free in the temporary folder \(folder); set TMPDIR to a folder with more free space")
-                }
+                try checkRoom(for: size.lowerBound, format: name, text: Self.text(size))
                 declared = size.lowerBound...min(size.upperBound, free)
                 format = name
                 return
             case .invalid(let why): throw ZstdViolation.innerHeader(format: name, why)
             case .notThisFormat(let why): reasons.append(why)
-            case .needMore(let count):
-                guard count <= InnerFormatSniffer.maxHeaderBytes else {
-                    throw ZstdViolation.innerHeader(format: name, "its header is longer than the \(InnerFormatSniffer.maxHeaderBytes) bytes held while checking a compressed input")
+            case .needMore(let count, let least):
+                try checkRoom(for: least, format: name, text: "at least \(least)")
+                guard held.count < InnerFormatSniffer.maxHeaderBytes else {
+                    throw ZstdViolation.innerHeader(format: name, "its header is longer than the \(InnerFormatSniffer.maxHeaderBytes) bytes mm1conv holds while it checks a compressed input (decompress the file first)")
                 }
-                wanted = min(wanted, count)
+                wanted = min(wanted, count, InnerFormatSniffer.maxHeaderBytes)
             }
         }
         guard wanted < Int.max else { throw ZstdViolation.notACheckpoint(reasons.joined(separator: "; ")) }
         next = max(wanted, held.count + 1)
+    }
+
+    /// Refuses a file inside of at least `size` bytes (`text` in the message) that the free space cannot hold.
+    private func checkRoom(for size: UInt64, format: String, text: String) throws {
+        guard size > free else { return }
+        throw ZstdViolation.contentTooLarge(
+            declared: size, limit: free,
+            why: "the \(format) header inside declares \(text) bytes (header and data), more than is free in the temporary "
+                + "folder \((folder as NSString).deletingLastPathComponent); nothing was written: set TMPDIR to a folder with more free space")
     }
 
     private static func text(_ size: ClosedRange<UInt64>) -> String {
