@@ -6,13 +6,14 @@ no randomness except seeded):
 
     /opt/mm1py/bin/python Tests/Fixtures/generate_zstd.py
 
-Needs zstandard (made with python-zstandard 0.25.0 = libzstd 1.5.7), safetensors, torch (only to merge the bf16
-shards of Samples/tiny-mm1 and Samples/tiny-llama into one file with safetensors.torch). Another libzstd version
+Needs zstandard (made with python-zstandard 0.25.0 = libzstd 1.5.7: `/opt/mm1py/bin/pip install zstandard==0.25.0`),
+safetensors (0.8: its serializer merges the bf16 shards of Samples/tiny-mm1 and Samples/tiny-llama into one file, the
+bytes safetensors.torch.save writes) and numpy. Another libzstd version
 may compress to different (equally valid) bytes; the decompressed SHA-256 in MANIFEST.json does not change.
 
 Writes:
   tiny-mm1/tiny-mm1.safetensors.zst   the 138 bf16 tensors of Samples/tiny-mm1's 3 shards as ONE safetensors file
-                                      (safetensors.torch.save), zstd level 10, checksum, content size in the header;
+                                      (safetensors' serializer), zstd level 10, checksum, content size in the header;
   tiny-mm1/config.json                Samples/tiny-mm1/config.json, copied
   tiny-llama/                         Samples/tiny-llama's tensors as one safetensors file (smaller, to keep the folder
                                       small), in four framings: model.bin (zstd, no .zst name), a two-frame file, a
@@ -51,24 +52,36 @@ PROBE_MEMORY = 4 << 30                # and runs with RLIMIT_AS = 4 GiB (a 1 TB 
 # Payloads
 
 
+SAFETENSORS_DTYPE_NAMES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "I64": "int64",
+                           "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def read_safetensors(data):
+    """{name: (dtype, shape, bytes)} and the metadata of a safetensors file, read byte by byte."""
+    n = struct.unpack_from("<Q", data)[0]
+    header = json.loads(data[8:8 + n])
+    metadata = header.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in header.items()}, metadata
+
+
 def merged_safetensors(folder):
-    """All tensors of a sharded checkpoint as one safetensors file (bytes), written by safetensors.torch.save."""
-    import torch
-    from safetensors import safe_open
-    from safetensors.torch import load, save
+    """All tensors of a sharded checkpoint as one safetensors file (bytes), written by safetensors' own serializer
+    from the shards' raw bytes (the bytes safetensors.torch.save writes for the same tensors, without torch)."""
+    import numpy as np
+    from safetensors import TensorSpec, serialize
 
     index = json.load(open(os.path.join(folder, "model.safetensors.index.json")))
     tensors = {}
     for shard in sorted(set(index["weight_map"].values())):
-        with safe_open(os.path.join(folder, shard), "pt") as f:
-            for k in f.keys():
-                tensors[k] = f.get_tensor(k)
+        tensors.update(read_safetensors(open(os.path.join(folder, shard), "rb").read())[0])
     assert sorted(tensors) == sorted(index["weight_map"])
-    data = save(tensors, metadata={"format": "pt"})
-    again = load(data)  # self-check: the merged file holds exactly the shards' tensors, bit for bit
-    assert again.keys() == tensors.keys()
-    assert all(again[k].dtype == v.dtype and again[k].shape == v.shape and
-               again[k].reshape(-1).view(torch.uint8).equal(v.reshape(-1).view(torch.uint8)) for k, v in tensors.items())
+    buffers = {k: np.frombuffer(raw, dtype=np.uint8).copy() for k, (_, _, raw) in tensors.items()}  # alive while serialized
+    specs = {k: TensorSpec(dtype=SAFETENSORS_DTYPE_NAMES[dtype], shape=tuple(shape), data_ptr=buffers[k].ctypes.data,
+                           data_len=buffers[k].nbytes) for k, (dtype, shape, _) in tensors.items()}
+    data = bytes(serialize(specs, metadata={"format": "pt"}))
+    again, metadata = read_safetensors(data)  # self-check: exactly the shards' tensors, bit for bit
+    assert again == tensors and metadata == {"format": "pt"}
     return data, len(tensors)
 
 
@@ -385,7 +398,7 @@ layout of every valid file and the SHA-256 of what it decompresses to).
 
 No ecosystem convention for zstd-compressed checkpoints exists (formats.md §6.3): these are users' compressed
 downloads. `tiny-mm1/` decompresses to one safetensors file holding the {n_mm1} bf16 tensors of `Samples/tiny-mm1`
-(3 shards merged with `safetensors.torch.save`), so importing it (config.json beside it) must give the same package
+(3 shards merged with safetensors' own serializer: the bytes `safetensors.torch.save` writes), so importing it (config.json beside it) must give the same package
 as importing `Samples/tiny-mm1`; `tiny-llama/` holds the 2-layer `Samples/tiny-llama` ({n_llama} bf16 tensors,
 merged the same way) in every other framing, so the folder stays under 1.5 MB. All files of `tiny-llama/`
 decompress to the same bytes (`MANIFEST.json` → `valid` → `decompressed_sha256`).
@@ -437,7 +450,6 @@ def main():
         return
 
     import safetensors
-    import torch
 
     for folder in (OUT, BAD):
         shutil.rmtree(folder, ignore_errors=True)
@@ -488,8 +500,7 @@ def main():
         f.write("\n")
 
     versions = {"python": sys.version.split()[0], "zstandard": zstandard.__version__,
-                "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)), "safetensors": safetensors.__version__,
-                "torch": torch.__version__}
+                "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)), "safetensors": safetensors.__version__}
     with open(os.path.join(OUT, "README.md"), "w") as f:
         f.write(readme(versions, valid, manifest_cases, n_mm1, n_llama))
     files = {}
