@@ -349,6 +349,46 @@ def build_malformed():
          f"block, then {n_rle} RLE blocks of 128 KiB of zeros: 1 GiB of trailing zeros from a {len(bomb)}-byte file. "
          "Only the inner-format size (8 + N + last END) stops it (formats.md §6.4)",
          decompressed_bytes=len(inner) + gib, **extras)
+    # the file inside: its first bytes decide (issue 20). Each is a valid frame with no content size: a prefix in a raw
+    # block, then RLE blocks of zeros; only a check of the header inside stops it before the zeros are all written.
+    def zeros_after(prefix, zeros=gib):
+        blocks = [block_header(False, 0, len(prefix)) + prefix] if prefix else []
+        n = zeros // 131072
+        blocks += [block_header(i == n - 1, 1, 131072) + b"\x00" for i in range(n)]
+        return frame(b"", window_byte=0x38, blocks=blocks, checksum=False, fcs_field=0)
+
+    refused = "issue 20: refused from the first bytes out, having written nothing"
+    case("inner-zeros-1gib.zst", zeros_after(b""), "not_checkpoint",
+         "1 GiB of zeros in 8192 RLE blocks (what `head -c 1G /dev/zero | zstd --no-content-size` amounts to): "
+         f"safetensors header length 0, no GGUF magic; {refused}", decompressed_bytes=gib)
+    case("inner-header-length-2pow40.zst", zeros_after(struct.pack("<Q", 1 << 40)), "not_checkpoint",
+         f"a safetensors header length of 2^40 (past the 100 MB limit), then 1 GiB of zeros; {refused}",
+         decompressed_bytes=8 + gib)
+    case("inner-header-not-json.zst", zeros_after(struct.pack("<Q", 4096) + b'{"a": '), "inner_header",
+         "a safetensors header length of 4096, then `{\"a\": ` and zeros: the header is not JSON (a NUL where a value "
+         f"starts); {refused} (the header's 4096 bytes are held, then refused)", decompressed_bytes=14 + gib)
+    gguf_v7 = b"GGUF" + struct.pack("<IQQ", 7, 0, 0)
+    case("inner-gguf-version-7.zst", zeros_after(gguf_v7), "inner_header",
+         f"a GGUF header of version 7 (2 and 3 are read), then 1 GiB of zeros; {refused}",
+         decompressed_bytes=len(gguf_v7) + gib)
+    gguf_one = b"GGUF" + struct.pack("<IQQ", 3, 1, 1)
+    case("inner-gguf-empty-key.zst", zeros_after(gguf_one), "inner_header",
+         "a GGUF v3 header with 1 tensor and 1 key/value, then 1 GiB of zeros: the key's length is 0 (an empty key); "
+         f"{refused}", decompressed_bytes=len(gguf_one) + gib)
+    pb = 10 ** 15
+    big = json.dumps({"t": {"dtype": "U8", "shape": [pb], "data_offsets": [0, pb]}}, separators=(",", ":")).encode()
+    big += b" " * (-len(big) % 8)
+    case("inner-declares-1pb.zst", zeros_after(struct.pack("<Q", len(big)) + big), "content_too_large",
+         f"a valid safetensors header declaring one U8 tensor of {pb:,} bytes (1 PB: more than any temporary folder "
+         f"has free), then 1 GiB of zeros, no content size; refused before anything is written, naming both sizes",
+         declared_bytes=8 + len(big) + pb, decompressed_bytes=8 + len(big) + gib)
+    tensor_name = b"t"
+    tensor_info = struct.pack("<Q", len(tensor_name)) + tensor_name + struct.pack("<IQIQ", 1, pb, 24, 0)  # I8 (type 24), ne [1e15]
+    gguf_pb = b"GGUF" + struct.pack("<IQQ", 3, 1, 0) + tensor_info
+    gguf_pb += b"\x00" * (-len(gguf_pb) % 32)
+    case("inner-gguf-declares-1pb.zst", zeros_after(gguf_pb), "content_too_large",
+         f"a valid GGUF v3 header with one I8 tensor of {pb:,} elements (1 PB), then 1 GiB of zeros; refused before "
+         "anything is written", declared_bytes=len(gguf_pb) + pb, decompressed_bytes=len(gguf_pb) + gib)
     # no data / trailing garbage / others
     case("skippable-only.zst", skippable(b"mm1conv fixture: no zstd frame here\n"), "no_data",
          "one skippable frame (magic 0x184D2A50, 37 bytes of user data) and nothing else: zero bytes of output")
@@ -429,6 +469,9 @@ libzstd 1.5.4 through ctypes, with the same error names unless noted):
 * `content-size-1tb.zst`: one-shot `decompress` tries to allocate the declared 1 TB (`MemoryError` under the
   4 GiB limit); streaming produces nothing and fails at the frame end with "Data corruption detected".
 * `bomb-1gib.zst` is a valid frame: python-zstandard's `stream_reader`, libzstd 1.5.4 and `zstd -t` all accept it.
+  So are the `inner-*.zst` files (issue 20): what stops them is the header inside, which mm1conv checks as soon as
+  it is out and before writing anything (no safetensors or GGUF header; a broken one; one declaring more than the
+  free space).
 * Skippable frames: `get_frame_parameters` reports a skippable frame's user-data size as `content_size` and its
   magic nibble as `dict_id`, and one-shot `decompress` fails on a leading skippable frame ("decompressed 0 bytes;
   expected 40") although the file is valid; `stream_reader` skips it.
