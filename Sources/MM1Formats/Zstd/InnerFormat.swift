@@ -28,6 +28,10 @@ struct InnerFormatSniffer: Sendable {
     /// Most bytes held back while a header is read (a GGUF header, with its tokenizer, is a few MB).
     static let maxHeaderBytes = 128 << 20
 
+    /// Bytes after a GGUF data section (padded to the alignment) accepted inside zstd: the reader accepts
+    /// trailing bytes with a warning (formats.md G23), so some are allowed here too; more is a bomb.
+    static let ggufTrailingBytes: UInt64 = 1 << 20
+
     /// An 8-byte little-endian header length (1 … 100,000,000, the reader's limit), a JSON object, then
     /// exactly the data its entries declare.
     static let safetensors = InnerFormatSniffer(name: "safetensors") { bytes in
@@ -61,7 +65,7 @@ struct InnerFormatSniffer: Sendable {
         guard bytes.count >= 24 else { return .needMore(24) }
         do throws(FormatError) {
             let header = try GGUFHeader(parsing: bytes, partial: true, file: "")
-            return .valid(size: header.fileSize)
+            return .valid(size: header.fileSize.lowerBound...(header.fileSize.upperBound + ggufTrailingBytes))
         } catch {
             guard case .gguf(.truncated) = error.reason else { return .invalid(error.detail) }
         }
