@@ -80,8 +80,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             GGUFDequantizer.dequantize(type, UnsafeRawBufferPointer(rebasing: bytes[1..<(1 + blocks * type.blockBytes)]), into: o)
         }
     case .zstd:
-        let path = write(bytes, to: "fuzz.safetensors.zst")
-        if let opened = try? Checkpoint.open(path) { _ = opened.source.tensors.count }
+        fuzzZstd(write(bytes, to: "fuzz.safetensors.zst"))
     case .config:
         guard let config = try? MM1Config.decode(from: Data(bytes)), (try? config.validate()) != nil else { return 0 }
         _ = try? MM1Model(graphOf: config)
@@ -102,4 +101,33 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         unlink(output)
     }
     return 0
+}
+
+/// The zstd target's oracle (issue 20): a stream refused for the header inside wrote nothing, and a stream
+/// that decompressed but whose inner file the reader then refuses wrote at most
+/// ``ZstdInput/maxUncheckedOutput`` bytes (its header was never complete enough to judge): an invalid
+/// inner header must fail after a bounded amount of output, never after the whole stream.
+func fuzzZstd(_ path: String) {
+    var written: UInt64 = 0
+    let inner: String
+    do {
+        inner = try ZstdInput.decompress(path, written: &written)
+    } catch let error as FormatError {
+        switch error.reason {
+        case .zstd(.notACheckpoint), .zstd(.innerHeader), .zstd(.contentTooLarge(declared: .some, _, _)):
+            precondition(written == 0, "refused for its inner header after writing \(written) bytes: \(error)")
+        default: break
+        }
+        return
+    } catch {
+        return
+    }
+    defer { TemporaryPaths.discard(fileIn: inner) }
+    do {
+        let magic = (try? MappedFile(path: inner)).map { GGUFFile.hasMagic($0.bytes) } ?? false
+        let source: any TensorSource = magic ? try GGUFFile(path: inner) : try SafetensorsFile(path: inner)
+        _ = source.tensors.count
+    } catch {
+        precondition(written <= ZstdInput.maxUncheckedOutput, "inner file refused after \(written) bytes of output: \(error)")
+    }
 }

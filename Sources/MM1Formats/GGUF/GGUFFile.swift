@@ -75,13 +75,8 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         dataOffset = min(padded, bytes.count)
         let dataSize = bytes.count - padded
         for t in tensors {
-            guard t.offset % alignment == 0 else { throw fail(.misalignedOffset(offset: UInt64(t.offset), alignment: alignment), tensor: t.name) }
             guard t.offset <= dataSize else { throw fail(.offsetOutOfBounds(offset: UInt64(t.offset), bytes: t.byteCount, dataSize: dataSize), tensor: t.name) }
             guard t.byteCount <= dataSize - t.offset else { throw fail(.truncated("the data of tensor '\(t.name)'"), tensor: t.name) }
-        }
-        let byOffset = tensors.sorted { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }
-        for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.byteCount > 0 && b.offset < a.offset + a.byteCount {
-            throw fail(.overlappingTensors(other: a.name), tensor: b.name)
         }
         ggufTensors = tensors
         self.index = index
@@ -224,6 +219,15 @@ struct GGUFHeader {
                 index[name] = tensors.count
                 tensors.append(tensor)
             } catch let v { throw fail(v, tensor: name) }
+        }
+        // Offsets are checked here, not only against the file: a header whose tensors are misaligned or
+        // overlap is refused before its data is read (or decompressed).
+        for t in tensors where t.offset % alignment != 0 {
+            throw fail(.misalignedOffset(offset: UInt64(t.offset), alignment: alignment), tensor: t.name)
+        }
+        let byOffset = tensors.sorted { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }
+        for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.byteCount > 0 && b.offset < a.offset + a.byteCount {
+            throw fail(.overlappingTensors(other: a.name), tensor: b.name)
         }
         self.tensors = tensors
         self.index = index

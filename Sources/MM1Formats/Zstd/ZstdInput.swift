@@ -34,8 +34,15 @@ public enum ZstdInput {
         return try decompress(path, written: &written)
     }
 
-    /// ``decompress(_:)``, counting in `written` the bytes written to the temporary file (also when it throws).
-    static func decompress(_ path: String, written: inout UInt64) throws -> String {
+    /// Most bytes written to the temporary file before the header inside has been found valid: only a
+    /// stream that ends before any format could judge its first bytes is written unchecked (left to the
+    /// readers), and it is shorter than the largest header held plus one block of output.
+    public static let maxUncheckedOutput = UInt64(InnerFormatSniffer.maxHeaderBytes + ZSTD_DStreamOutSize())
+
+    /// ``decompress(_:)``, counting in `written` the bytes written to the temporary file (also when it
+    /// throws): 0 when the header inside is refused (`.notACheckpoint`, `.innerHeader`, or a declared size
+    /// beyond the free space).
+    public static func decompress(_ path: String, written: inout UInt64) throws -> String {
         let input = try MappedFile(path: path)
         func fail(_ v: ZstdViolation) -> FormatError { FormatError(.zstd(v), file: path) }
         let bytes = input.bytes
