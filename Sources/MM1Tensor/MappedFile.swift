@@ -161,6 +161,17 @@ public enum RegularFile {
         return (fd, Int(st.st_size))
     }
 
+    /// The whole of a small regular file (a config, a mapping), read without blocking on a FIFO.
+    /// - Throws: ``FileSystemError``, as ``openForReading(_:)``, or when reading fails.
+    public static func contents(_ path: String) throws(FileSystemError) -> [UInt8] {
+        let (fd, size) = try openForReading(path)
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 1)
+        defer { buffer.deallocate() }
+        let count = try read(fd, into: buffer, at: 0, path: path)
+        return [UInt8](buffer.prefix(count))
+    }
+
     /// Reads up to `buffer.count` bytes at `offset` (fewer only at the end of the file); the count read.
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(FileSystemError) -> Int {
         var done = 0

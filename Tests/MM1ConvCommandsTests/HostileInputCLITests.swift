@@ -47,16 +47,17 @@ import Testing
         return (dir, tmp)
     }
 
-    @Test("a FIFO as the input of inspect or import is refused at once (66), named as not a regular file",
-          arguments: ["x.safetensors", "x.gguf", "x.safetensors.zst", "x.h5", "import:x.safetensors"])
+    @Test("a FIFO as the input of inspect or import, or as import's config, is refused at once (66), named as not a regular file",
+          arguments: ["x.safetensors", "x.gguf", "x.safetensors.zst", "x.h5", "import:x.safetensors", "config:config.json"])
     func fifo(_ spec: String) throws {
         let (dir, tmp) = try Self.folder()
         defer { dir.remove() }
-        let name = spec.replacingOccurrences(of: "import:", with: "")
+        let name = String(spec.split(separator: ":").last!)
         let fifo = dir.file(name)
         #expect(mkfifo(fifo, 0o600) == 0)
-        let arguments = spec.hasPrefix("import:")
-            ? ["import", fifo, "--config", Fixtures.root.appendingPathComponent("Samples/tiny-llama/config.json").path, "--out", dir.file("out.mm1")]
+        let sample = Fixtures.root.appendingPathComponent("Samples/tiny-llama").path
+        let arguments = spec.hasPrefix("import:") ? ["import", fifo, "--config", "\(sample)/config.json", "--out", dir.file("out.mm1")]
+            : spec.hasPrefix("config:") ? ["import", sample, "--config", fifo, "--out", dir.file("out.mm1")]
             : ["inspect", fifo]
         let r = try Self.run(arguments, tmpdir: tmp, fileSizeKiB: 1024, deadline: 10)
         #expect(!r.timedOut, "\(spec): still waiting on the FIFO after 10 s")

@@ -137,7 +137,7 @@ struct InnerOutputGate {
         if let declared, written + UInt64(bytes.count) > declared.upperBound {
             throw ZstdViolation.contentTooLarge(
                 declared: nil, limit: declared.upperBound,
-                why: declared.upperBound == free ? "more than the free space of the temporary folder \(folder)"
+                why: declared.upperBound == free ? "more than is free in the temporary folder \(tmpdir); set TMPDIR to a folder with more free space"
                     : "more bytes than the \(format ?? "") header inside declares")
         }
         try write(bytes)
@@ -176,8 +176,11 @@ struct InnerOutputGate {
         throw ZstdViolation.contentTooLarge(
             declared: size, limit: free,
             why: "the \(format) header inside declares \(text) bytes (header and data), more than is free in the temporary "
-                + "folder \((folder as NSString).deletingLastPathComponent); nothing was written: set TMPDIR to a folder with more free space")
+                + "folder \(tmpdir); nothing was written: set TMPDIR to a folder with more free space")
     }
+
+    /// The temporary folder as the user can change it (`TMPDIR`): the one holding the private folder.
+    private var tmpdir: String { (folder as NSString).deletingLastPathComponent }
 
     private static func text(_ size: ClosedRange<UInt64>) -> String {
         size.lowerBound == size.upperBound ? "\(size.lowerBound)" : size.upperBound == .max ? "at least \(size.lowerBound)" : "\(size.lowerBound)…\(size.upperBound)"

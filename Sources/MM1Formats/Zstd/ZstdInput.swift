@@ -67,7 +67,7 @@ public enum ZstdInput {
         // A declared content size beyond the free space is refused before anything is written.
         let declared = ZSTD_getFrameContentSize(bytes.baseAddress, bytes.count)
         if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR && declared > free {
-            throw fail(.contentTooLarge(declared: declared, limit: free, why: "the frame header declares more than the free space of \(folder)"))
+            throw fail(.contentTooLarge(declared: declared, limit: free, why: "the frame header declares more than is free in the temporary folder \((folder as NSString).deletingLastPathComponent); set TMPDIR to a folder with more free space"))
         }
 
         guard let context = ZSTD_createDCtx() else { throw fail(.corrupt("libzstd could not allocate a context")) }
