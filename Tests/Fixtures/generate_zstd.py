@@ -359,7 +359,7 @@ def build_malformed():
 
     refused = "issue 20: refused from the first bytes out, having written nothing"
     case("inner-zeros-1gib.zst", zeros_after(b""), "not_checkpoint",
-         "1 GiB of zeros in 8192 RLE blocks (what `head -c 1G /dev/zero | zstd --no-content-size` amounts to): "
+         "1 GiB of zeros in 8192 RLE blocks (as `zstd --no-content-size` makes of `head -c 1G /dev/zero`): "
          f"safetensors header length 0, no GGUF magic; {refused}", decompressed_bytes=gib)
     case("inner-header-length-2pow40.zst", zeros_after(struct.pack("<Q", 1 << 40)), "not_checkpoint",
          f"a safetensors header length of 2^40 (past the 100 MB limit), then 1 GiB of zeros; {refused}",
@@ -438,7 +438,7 @@ layout of every valid file and the SHA-256 of what it decompresses to).
 
 No ecosystem convention for zstd-compressed checkpoints exists (formats.md §6.3): these are users' compressed
 downloads. `tiny-mm1/` decompresses to one safetensors file holding the {n_mm1} bf16 tensors of `Samples/tiny-mm1`
-(3 shards merged with safetensors' own serializer: the bytes `safetensors.torch.save` writes), so importing it (config.json beside it) must give the same package
+(3 shards merged as `safetensors.torch.save` writes them), so importing it (config.json beside it) must give the same package
 as importing `Samples/tiny-mm1`; `tiny-llama/` holds the 2-layer `Samples/tiny-llama` ({n_llama} bf16 tensors,
 merged the same way) in every other framing, so the folder stays under 1.5 MB. All files of `tiny-llama/`
 decompress to the same bytes (`MANIFEST.json` → `valid` → `decompressed_sha256`).
