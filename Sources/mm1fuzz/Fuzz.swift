@@ -14,7 +14,7 @@ enum FuzzTarget: String, CaseIterable {
     case safetensorsIndex = "safetensors-index"  // model.safetensors.index.json (its shards absent)
     case gguf               // a GGUF file: header, metadata, tensor infos, then every tensor read (dequantized)
     case dequantize         // first byte picks a ggml type; the rest, cut to whole blocks, is dequantized
-    case zstd               // a zstd-compressed checkpoint: decompressed with caps, then its safetensors header
+    case zstd               // a zstd-compressed checkpoint: decompressed with caps, then read (oracle: fuzzZstd)
     case config             // an MM1 config JSON, validated, then its graph built
     case mapping            // a mapping file (naming dialect), then a plan over a fixed tensor list
     case manifest           // an MM1 package manifest (mm1.json; its shards absent)
