@@ -3,6 +3,7 @@ import MM1Formats
 import MM1Graph
 import MM1Conversion
 import MM1PackageFormat
+import MM1Tensor
 
 /// Where an import's configuration comes from, in order: `--config FILE`, `--preset NAME`, then a
 /// `config.json` (Hugging Face LLaVA or Honeybee) or `mm1.json` beside the checkpoint.
@@ -41,7 +42,7 @@ enum ConfigResolution {
 
     /// Reads an MM1 config, a package manifest, or a Hugging Face config.json, by its shape.
     static func read(_ path: String) throws -> Resolved {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let data = Data(try RegularFile.contents(path))
         guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ConfigError(field: "", reason: "not a JSON object", file: path)
         }

@@ -38,7 +38,7 @@ public enum ExitStatus {
             case .alreadyQuantized, .nameCollision: dataError
             case .badRule, .badGroupSize: usage
             }
-        case let e as FileSystemError: e.isMissingFile ? noInput : ioError
+        case let e as FileSystemError: e.isMissingFile || e.isNotRegularFile ? noInput : ioError
         case let e as OutputError:
             switch e {
             case .exists, .busy: cannotCreate

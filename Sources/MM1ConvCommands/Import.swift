@@ -4,6 +4,7 @@ import MM1Formats
 import MM1Graph
 import MM1Conversion
 import MM1PackageFormat
+import MM1Tensor
 
 /// `mm1conv import SRC`: a checkpoint becomes a validated MM1 package.
 struct Import: ParsableCommand {
@@ -89,7 +90,7 @@ struct Import: ParsableCommand {
         var result: [Dialect] = []
         if let mapping {
             do {
-                result.append(try JSONDecoder().decode(Dialect.self, from: Data(contentsOf: URL(fileURLWithPath: mapping))))
+                result.append(try JSONDecoder().decode(Dialect.self, from: Data(try RegularFile.contents(mapping))))
             } catch let error as DecodingError {
                 throw ConfigError(decoding: error, file: mapping)
             }

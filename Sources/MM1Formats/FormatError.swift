@@ -24,18 +24,21 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         self.key = key
     }
 
-    public var description: String {
-        let detail: String = switch reason {
+    public var description: String { "\(file): \(detail)" }
+
+    /// The message without the file: the tensor or key at fault, if any, and the rule broken.
+    public var detail: String {
+        let rule: String = switch reason {
         case .safetensors(let v): v.description
         case .index(let v): v.description
         case .gguf(let v): v.description
         case .zstd(let v): v.description
         case .hdf5(let v): v.description
         }
-        if case .hdf5 = reason, let tensor { return "\(file): dataset '\(Self.abbreviated(tensor))': \(detail)" }
-        if let tensor { return "\(file): tensor '\(Self.abbreviated(tensor))': \(detail)" }
-        if let key { return "\(file): key '\(Self.abbreviated(key))': \(detail)" }
-        return "\(file): \(detail)"
+        if case .hdf5 = reason, let tensor { return "dataset '\(Self.abbreviated(tensor))': \(rule)" }
+        if let tensor { return "tensor '\(Self.abbreviated(tensor))': \(rule)" }
+        if let key { return "key '\(Self.abbreviated(key))': \(rule)" }
+        return rule
     }
 
     /// Names from hostile files can be a megabyte long; messages show the ends.

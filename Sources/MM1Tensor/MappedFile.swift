@@ -22,8 +22,23 @@ public struct FileSystemError: Error, Sendable, Equatable, CustomStringConvertib
     /// True when the file does not exist (`ENOENT`), so callers can report missing input.
     public var isMissingFile: Bool { code == ENOENT }
 
+    /// The ``operation`` of an error for a path that exists but is not a regular file.
+    static let notRegularOperation = "open (not a regular file)"
+
+    /// The error for `path`, which exists but is a FIFO, device, socket or folder (`mode` from `stat`).
+    static func notRegular(_ path: String, mode: mode_t) -> FileSystemError {
+        FileSystemError(path: path, operation: notRegularOperation, code: (mode & S_IFMT) == S_IFDIR ? EISDIR : EINVAL)
+    }
+
+    /// True when the path exists but is not a regular file (a FIFO, device, socket or folder where a
+    /// file was expected): refused without being read, as input that cannot be used.
+    public var isNotRegularFile: Bool { operation == Self.notRegularOperation }
+
     public var description: String {
-        "\(path): \(operation) failed: \(String(cString: strerror(code)))"
+        if isNotRegularFile {
+            return "\(path): not a regular file (\(code == EISDIR ? "a folder" : "a FIFO, device or socket")): refused without reading it"
+        }
+        return "\(path): \(operation) failed: \(String(cString: strerror(code)))"
     }
 }
 
@@ -141,9 +156,20 @@ package enum RegularFile {
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw FileSystemError(path: path, operation: "open (not a regular file)", code: EISDIR)
+            throw FileSystemError.notRegular(path, mode: st.st_mode)
         }
         return (fd, Int(st.st_size))
+    }
+
+    /// The whole of a small regular file (a config, a mapping), read without blocking on a FIFO.
+    /// - Throws: ``FileSystemError``, as ``openForReading(_:)``, or when reading fails.
+    public static func contents(_ path: String) throws(FileSystemError) -> [UInt8] {
+        let (fd, size) = try openForReading(path)
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 1)
+        defer { buffer.deallocate() }
+        let count = try read(fd, into: buffer, at: 0, path: path)
+        return [UInt8](buffer.prefix(count))
     }
 
     /// Reads up to `buffer.count` bytes at `offset` (fewer only at the end of the file); the count read.

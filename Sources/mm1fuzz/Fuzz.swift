@@ -15,7 +15,7 @@ enum FuzzTarget: String, CaseIterable {
     case safetensorsIndex = "safetensors-index"  // model.safetensors.index.json (its shards absent)
     case gguf               // a GGUF file: header, metadata, tensor infos, then every tensor read (dequantized)
     case dequantize         // first byte picks a ggml type; the rest, cut to whole blocks, is dequantized
-    case zstd               // a zstd-compressed checkpoint: decompressed with caps, then its safetensors header
+    case zstd               // a zstd-compressed checkpoint: decompressed with caps, then read (oracle: fuzzZstd)
     case config             // an MM1 config JSON, validated, then its graph built
     case mapping            // a mapping file (naming dialect), then a plan over a fixed tensor list
     case manifest           // an MM1 package manifest (mm1.json; its shards absent)
@@ -81,8 +81,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             GGUFDequantizer.dequantize(type, UnsafeRawBufferPointer(rebasing: bytes[1..<(1 + blocks * type.blockBytes)]), into: o)
         }
     case .zstd:
-        let path = write(bytes, to: "fuzz.safetensors.zst")
-        if let opened = try? Checkpoint.open(path) { _ = opened.source.tensors.count }
+        fuzzZstd(write(bytes, to: "fuzz.safetensors.zst"))
     case .config:
         guard let config = try? MM1Config.decode(from: Data(bytes)), (try? config.validate()) != nil else { return 0 }
         _ = try? MM1Model(graphOf: config)
@@ -103,4 +102,33 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         unlink(output)
     }
     return 0
+}
+
+/// The zstd target's oracle (issue 20): a stream refused for the header inside wrote nothing, and a stream
+/// that decompressed but whose inner file the reader then refuses wrote at most
+/// ``ZstdInput/maxUncheckedOutput`` bytes (its header was never complete enough to judge): an invalid
+/// inner header must fail after a bounded amount of output, never after the whole stream.
+func fuzzZstd(_ path: String) {
+    var written: UInt64 = 0
+    let inner: String
+    do {
+        inner = try ZstdInput.decompress(path, written: &written)
+    } catch let error as FormatError {
+        switch error.reason {
+        case .zstd(.notACheckpoint), .zstd(.innerHeader), .zstd(.contentTooLarge(declared: .some, _, _)):
+            precondition(written == 0, "refused for its inner header after writing \(written) bytes: \(error)")
+        default: break
+        }
+        return
+    } catch {
+        return
+    }
+    defer { TemporaryPaths.discard(fileIn: inner) }
+    do {
+        let magic = (try? MappedFile(path: inner)).map { GGUFFile.hasMagic($0.bytes) } ?? false
+        let source: any TensorSource = magic ? try GGUFFile(path: inner) : try SafetensorsFile(path: inner)
+        _ = source.tensors.count
+    } catch {
+        precondition(written <= ZstdInput.maxUncheckedOutput, "inner file refused after \(written) bytes of output: \(error)")
+    }
 }

@@ -6,13 +6,14 @@ no randomness except seeded):
 
     /opt/mm1py/bin/python Tests/Fixtures/generate_zstd.py
 
-Needs zstandard (made with python-zstandard 0.25.0 = libzstd 1.5.7), safetensors, torch (only to merge the bf16
-shards of Samples/tiny-mm1 and Samples/tiny-llama into one file with safetensors.torch). Another libzstd version
+Needs zstandard (made with python-zstandard 0.25.0 = libzstd 1.5.7: `/opt/mm1py/bin/pip install zstandard==0.25.0`),
+safetensors (0.8: its serializer merges the bf16 shards of Samples/tiny-mm1 and Samples/tiny-llama into one file, the
+bytes safetensors.torch.save writes) and numpy. Another libzstd version
 may compress to different (equally valid) bytes; the decompressed SHA-256 in MANIFEST.json does not change.
 
 Writes:
   tiny-mm1/tiny-mm1.safetensors.zst   the 138 bf16 tensors of Samples/tiny-mm1's 3 shards as ONE safetensors file
-                                      (safetensors.torch.save), zstd level 10, checksum, content size in the header;
+                                      (safetensors' serializer), zstd level 10, checksum, content size in the header;
   tiny-mm1/config.json                Samples/tiny-mm1/config.json, copied
   tiny-llama/                         Samples/tiny-llama's tensors as one safetensors file (smaller, to keep the folder
                                       small), in four framings: model.bin (zstd, no .zst name), a two-frame file, a
@@ -51,24 +52,36 @@ PROBE_MEMORY = 4 << 30                # and runs with RLIMIT_AS = 4 GiB (a 1 TB 
 # Payloads
 
 
+SAFETENSORS_DTYPE_NAMES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "I64": "int64",
+                           "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def read_safetensors(data):
+    """{name: (dtype, shape, bytes)} and the metadata of a safetensors file, read byte by byte."""
+    n = struct.unpack_from("<Q", data)[0]
+    header = json.loads(data[8:8 + n])
+    metadata = header.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            for k, v in header.items()}, metadata
+
+
 def merged_safetensors(folder):
-    """All tensors of a sharded checkpoint as one safetensors file (bytes), written by safetensors.torch.save."""
-    import torch
-    from safetensors import safe_open
-    from safetensors.torch import load, save
+    """All tensors of a sharded checkpoint as one safetensors file (bytes), written by safetensors' own serializer
+    from the shards' raw bytes (the bytes safetensors.torch.save writes for the same tensors, without torch)."""
+    import numpy as np
+    from safetensors import TensorSpec, serialize
 
     index = json.load(open(os.path.join(folder, "model.safetensors.index.json")))
     tensors = {}
     for shard in sorted(set(index["weight_map"].values())):
-        with safe_open(os.path.join(folder, shard), "pt") as f:
-            for k in f.keys():
-                tensors[k] = f.get_tensor(k)
+        tensors.update(read_safetensors(open(os.path.join(folder, shard), "rb").read())[0])
     assert sorted(tensors) == sorted(index["weight_map"])
-    data = save(tensors, metadata={"format": "pt"})
-    again = load(data)  # self-check: the merged file holds exactly the shards' tensors, bit for bit
-    assert again.keys() == tensors.keys()
-    assert all(again[k].dtype == v.dtype and again[k].shape == v.shape and
-               again[k].reshape(-1).view(torch.uint8).equal(v.reshape(-1).view(torch.uint8)) for k, v in tensors.items())
+    buffers = {k: np.frombuffer(raw, dtype=np.uint8).copy() for k, (_, _, raw) in tensors.items()}  # alive while serialized
+    specs = {k: TensorSpec(dtype=SAFETENSORS_DTYPE_NAMES[dtype], shape=tuple(shape), data_ptr=buffers[k].ctypes.data,
+                           data_len=buffers[k].nbytes) for k, (dtype, shape, _) in tensors.items()}
+    data = bytes(serialize(specs, metadata={"format": "pt"}))
+    again, metadata = read_safetensors(data)  # self-check: exactly the shards' tensors, bit for bit
+    assert again == tensors and metadata == {"format": "pt"}
     return data, len(tensors)
 
 
@@ -336,6 +349,46 @@ def build_malformed():
          f"block, then {n_rle} RLE blocks of 128 KiB of zeros: 1 GiB of trailing zeros from a {len(bomb)}-byte file. "
          "Only the inner-format size (8 + N + last END) stops it (formats.md §6.4)",
          decompressed_bytes=len(inner) + gib, **extras)
+    # the file inside: its first bytes decide (issue 20). Each is a valid frame with no content size: a prefix in a raw
+    # block, then RLE blocks of zeros; only a check of the header inside stops it before the zeros are all written.
+    def zeros_after(prefix, zeros=gib):
+        blocks = [block_header(False, 0, len(prefix)) + prefix] if prefix else []
+        n = zeros // 131072
+        blocks += [block_header(i == n - 1, 1, 131072) + b"\x00" for i in range(n)]
+        return frame(b"", window_byte=0x38, blocks=blocks, checksum=False, fcs_field=0)
+
+    refused = "issue 20: refused from the first bytes out, having written nothing"
+    case("inner-zeros-1gib.zst", zeros_after(b""), "not_checkpoint",
+         "1 GiB of zeros in 8192 RLE blocks (as `zstd --no-content-size` makes of `head -c 1G /dev/zero`): "
+         f"safetensors header length 0, no GGUF magic; {refused}", decompressed_bytes=gib)
+    case("inner-header-length-2pow40.zst", zeros_after(struct.pack("<Q", 1 << 40)), "not_checkpoint",
+         f"a safetensors header length of 2^40 (past the 100 MB limit), then 1 GiB of zeros; {refused}",
+         decompressed_bytes=8 + gib)
+    case("inner-header-not-json.zst", zeros_after(struct.pack("<Q", 4096) + b'{"a": '), "inner_header",
+         "a safetensors header length of 4096, then `{\"a\": ` and zeros: the header is not JSON (a NUL where a value "
+         f"starts); {refused} (the header's 4096 bytes are held, then refused)", decompressed_bytes=14 + gib)
+    gguf_v7 = b"GGUF" + struct.pack("<IQQ", 7, 0, 0)
+    case("inner-gguf-version-7.zst", zeros_after(gguf_v7), "inner_header",
+         f"a GGUF header of version 7 (2 and 3 are read), then 1 GiB of zeros; {refused}",
+         decompressed_bytes=len(gguf_v7) + gib)
+    gguf_one = b"GGUF" + struct.pack("<IQQ", 3, 1, 1)
+    case("inner-gguf-empty-key.zst", zeros_after(gguf_one), "inner_header",
+         "a GGUF v3 header with 1 tensor and 1 key/value, then 1 GiB of zeros: the key's length is 0 (an empty key); "
+         f"{refused}", decompressed_bytes=len(gguf_one) + gib)
+    pb = 10 ** 15
+    big = json.dumps({"t": {"dtype": "U8", "shape": [pb], "data_offsets": [0, pb]}}, separators=(",", ":")).encode()
+    big += b" " * (-len(big) % 8)
+    case("inner-declares-1pb.zst", zeros_after(struct.pack("<Q", len(big)) + big), "content_too_large",
+         f"a valid safetensors header declaring one U8 tensor of {pb:,} bytes (1 PB: more than any temporary folder "
+         f"has free), then 1 GiB of zeros, no content size; refused before anything is written, naming both sizes",
+         declared_bytes=8 + len(big) + pb, decompressed_bytes=8 + len(big) + gib)
+    tensor_name = b"t"
+    tensor_info = struct.pack("<Q", len(tensor_name)) + tensor_name + struct.pack("<IQIQ", 1, pb, 24, 0)  # I8 (type 24), ne [1e15]
+    gguf_pb = b"GGUF" + struct.pack("<IQQ", 3, 1, 0) + tensor_info
+    gguf_pb += b"\x00" * (-len(gguf_pb) % 32)
+    case("inner-gguf-declares-1pb.zst", zeros_after(gguf_pb), "content_too_large",
+         f"a valid GGUF v3 header with one I8 tensor of {pb:,} elements (1 PB), then 1 GiB of zeros; refused before "
+         "anything is written", declared_bytes=len(gguf_pb) + pb, decompressed_bytes=len(gguf_pb) + gib)
     # no data / trailing garbage / others
     case("skippable-only.zst", skippable(b"mm1conv fixture: no zstd frame here\n"), "no_data",
          "one skippable frame (magic 0x184D2A50, 37 bytes of user data) and nothing else: zero bytes of output")
@@ -385,7 +438,7 @@ layout of every valid file and the SHA-256 of what it decompresses to).
 
 No ecosystem convention for zstd-compressed checkpoints exists (formats.md §6.3): these are users' compressed
 downloads. `tiny-mm1/` decompresses to one safetensors file holding the {n_mm1} bf16 tensors of `Samples/tiny-mm1`
-(3 shards merged with `safetensors.torch.save`), so importing it (config.json beside it) must give the same package
+(3 shards merged as `safetensors.torch.save` writes them), so importing it (config.json beside it) must give the same package
 as importing `Samples/tiny-mm1`; `tiny-llama/` holds the 2-layer `Samples/tiny-llama` ({n_llama} bf16 tensors,
 merged the same way) in every other framing, so the folder stays under 1.5 MB. All files of `tiny-llama/`
 decompress to the same bytes (`MANIFEST.json` → `valid` → `decompressed_sha256`).
@@ -416,6 +469,9 @@ libzstd 1.5.4 through ctypes, with the same error names unless noted):
 * `content-size-1tb.zst`: one-shot `decompress` tries to allocate the declared 1 TB (`MemoryError` under the
   4 GiB limit); streaming produces nothing and fails at the frame end with "Data corruption detected".
 * `bomb-1gib.zst` is a valid frame: python-zstandard's `stream_reader`, libzstd 1.5.4 and `zstd -t` all accept it.
+  So are the `inner-*.zst` files (issue 20): what stops them is the header inside, which mm1conv checks as soon as
+  it is out and before writing anything (no safetensors or GGUF header; a broken one; one declaring more than the
+  free space).
 * Skippable frames: `get_frame_parameters` reports a skippable frame's user-data size as `content_size` and its
   magic nibble as `dict_id`, and one-shot `decompress` fails on a leading skippable frame ("decompressed 0 bytes;
   expected 40") although the file is valid; `stream_reader` skips it.
@@ -437,7 +493,6 @@ def main():
         return
 
     import safetensors
-    import torch
 
     for folder in (OUT, BAD):
         shutil.rmtree(folder, ignore_errors=True)
@@ -488,8 +543,7 @@ def main():
         f.write("\n")
 
     versions = {"python": sys.version.split()[0], "zstandard": zstandard.__version__,
-                "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)), "safetensors": safetensors.__version__,
-                "torch": torch.__version__}
+                "libzstd": ".".join(map(str, zstandard.ZSTD_VERSION)), "safetensors": safetensors.__version__}
     with open(os.path.join(OUT, "README.md"), "w") as f:
         f.write(readme(versions, valid, manifest_cases, n_mm1, n_llama))
     files = {}

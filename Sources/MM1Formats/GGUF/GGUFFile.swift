@@ -62,73 +62,21 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         func fail(_ v: GGUFViolation, tensor: String? = nil, key: String? = nil) -> FormatError {
             FormatError(.gguf(v), file: path, tensor: tensor, key: key)
         }
-        var c = Cursor(bytes: bytes)
-
-        guard bytes.count >= 4 else { throw fail(.truncated("the magic")) }
-        guard Self.hasMagic(bytes) else { throw fail(.badMagic) }
-        c.position = 4
-        guard let version = c.read(UInt32.self) else { throw fail(.truncated("the version")) }
-        guard version == 2 || version == 3 else { throw fail(.unsupportedVersion(version)) }
-        self.version = version
-        guard let tensorCount = c.read(UInt64.self) else { throw fail(.truncated("the tensor count")) }
-        guard let kvCount = c.read(UInt64.self) else { throw fail(.truncated("the key/value count")) }
-        // Counts no file this size could hold are refused before anything is reserved; shorter files are
-        // found truncated while parsing.
-        guard kvCount <= UInt64(c.remaining) else { throw fail(.countTooLarge(what: "key/value", count: kvCount)) }
-
-        var entries: [(key: String, value: GGUFValue)] = []
-        var values: [String: GGUFValue] = [:]
-        for _ in 0..<kvCount {
-            let key: String
-            do throws(GGUFViolation) { key = try c.name(what: "a key", limit: 65535) } catch let v { throw fail(v) }
-            do throws(GGUFViolation) {
-                guard let type = c.read(UInt32.self) else { throw GGUFViolation.truncated("the value type") }
-                let value = try c.value(type: type, depth: 0)
-                guard values[key] == nil else { throw GGUFViolation.duplicateKey }
-                values[key] = value
-                entries.append((key, value))
-            } catch let v { throw fail(v, key: key) }
-        }
-        metadataEntries = entries
-        self.values = values
-
-        var alignment = 32
-        if let a = values["general.alignment"] {
-            guard case .uint32(let v) = a else { throw fail(.badAlignment("is \(a.typeName), not UINT32"), key: "general.alignment") }
-            guard v > 0, v & (v - 1) == 0 else { throw fail(.badAlignment("\(v) is not a non-zero power of two"), key: "general.alignment") }
-            guard v <= 1 << 20 else { throw fail(.badAlignment("\(v) is above 1 MiB"), key: "general.alignment") }
-            alignment = Int(v)
-        }
-        self.alignment = alignment
-
-        guard tensorCount <= UInt64(c.remaining) else { throw fail(.countTooLarge(what: "tensor", count: tensorCount)) }
-        var tensors: [GGUFTensor] = []
-        var index: [String: Int] = [:]
-        for _ in 0..<tensorCount {
-            let name: String
-            do throws(GGUFViolation) { name = try c.name(what: "a tensor name", limit: GGUFFile.maxStringBytes) } catch let v { throw fail(v) }
-            // ggml's GGML_MAX_NAME is 64 including the terminating NUL.
-            guard name.utf8.count < 64 else { throw fail(.invalidName("64 bytes or longer (\(name.utf8.count) bytes; ggml's limit is 63)"), tensor: name) }
-            do throws(GGUFViolation) {
-                let tensor = try c.tensorInfo(name: name)
-                guard index[name] == nil else { throw GGUFViolation.duplicateTensor }
-                index[name] = tensors.count
-                tensors.append(tensor)
-            } catch let v { throw fail(v, tensor: name) }
-        }
+        let header = try GGUFHeader(parsing: bytes, partial: false, file: path)
+        version = header.version
+        metadataEntries = header.entries
+        values = header.values
+        alignment = header.alignment
+        let tensors = header.tensors
+        let index = header.index
         // ggml pads to the alignment only when there are tensors; a file without any may just end.
-        let padded = c.position + (alignment - c.position % alignment) % alignment
+        let padded = header.dataOffset
         guard padded <= bytes.count || tensors.isEmpty else { throw fail(.truncated("the padding before the data section")) }
         dataOffset = min(padded, bytes.count)
         let dataSize = bytes.count - padded
         for t in tensors {
-            guard t.offset % alignment == 0 else { throw fail(.misalignedOffset(offset: UInt64(t.offset), alignment: alignment), tensor: t.name) }
             guard t.offset <= dataSize else { throw fail(.offsetOutOfBounds(offset: UInt64(t.offset), bytes: t.byteCount, dataSize: dataSize), tensor: t.name) }
             guard t.byteCount <= dataSize - t.offset else { throw fail(.truncated("the data of tensor '\(t.name)'"), tensor: t.name) }
-        }
-        let byOffset = tensors.sorted { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }
-        for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.byteCount > 0 && b.offset < a.offset + a.byteCount {
-            throw fail(.overlappingTensors(other: a.name), tensor: b.name)
         }
         ggufTensors = tensors
         self.index = index
@@ -183,12 +131,125 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
     }
 }
 
+/// The part of a GGUF file before its data section (header, metadata, tensor infos), parsed and checked.
+struct GGUFHeader {
+    let version: UInt32
+    let entries: [(key: String, value: GGUFValue)]
+    let values: [String: GGUFValue]
+    /// `general.alignment`, or 32.
+    let alignment: Int
+    let tensors: [GGUFTensor]
+    let index: [String: Int]
+    /// Where the last tensor info ends.
+    let end: Int
+
+    /// Where the data section starts: ``end`` rounded up to a multiple of ``alignment``.
+    var dataOffset: Int { end + (alignment - end % alignment) % alignment }
+
+    /// The smallest and largest size of a file with this header: its data section reaches the end of
+    /// the last tensor, and ggml writers pad that to the alignment. (A file without tensors may end
+    /// right after the header.)
+    var fileSize: ClosedRange<UInt64> {
+        // Offsets and sizes are below 2^63 each (tensorInfo checks), so these sums cannot overflow.
+        let data = tensors.lazy.map { UInt64($0.offset) + UInt64($0.byteCount) }.max() ?? 0
+        let start = UInt64(dataOffset), align = UInt64(alignment)
+        let least = tensors.isEmpty ? UInt64(end) : start + data
+        return least...(start + data + (align - data % align) % align)
+    }
+
+    /// Parses the header at the start of `bytes`.
+    /// - Parameter partial: `bytes` are only the first bytes of the file (a file still being decompressed):
+    ///   a read past them, or a count or length larger than they could hold, is then `.truncated` (more
+    ///   bytes may settle it) instead of the violation it is in a whole file.
+    /// - Throws: ``FormatError`` (`.gguf`) naming `file`, and the key or tensor at fault.
+    init(parsing bytes: UnsafeRawBufferPointer, partial: Bool, file: String) throws(FormatError) {
+        func fail(_ v: GGUFViolation, tensor: String? = nil, key: String? = nil) -> FormatError {
+            FormatError(.gguf(v), file: file, tensor: tensor, key: key)
+        }
+        var c = Cursor(bytes: bytes, partial: partial)
+
+        guard bytes.count >= 4 else { throw fail(.truncated("the magic")) }
+        guard GGUFFile.hasMagic(bytes) else { throw fail(.badMagic) }
+        c.position = 4
+        guard let version = c.read(UInt32.self) else { throw fail(.truncated("the version")) }
+        guard version == 2 || version == 3 else { throw fail(.unsupportedVersion(version)) }
+        self.version = version
+        guard let tensorCount = c.read(UInt64.self) else { throw fail(.truncated("the tensor count")) }
+        guard let kvCount = c.read(UInt64.self) else { throw fail(.truncated("the key/value count")) }
+        // Counts no file this size could hold are refused before anything is reserved; shorter files are
+        // found truncated while parsing.
+        do throws(GGUFViolation) { try c.require(kvCount, what: "the key/values", else: .countTooLarge(what: "key/value", count: kvCount)) } catch let v { throw fail(v) }
+
+        var entries: [(key: String, value: GGUFValue)] = []
+        var values: [String: GGUFValue] = [:]
+        for _ in 0..<kvCount {
+            let key: String
+            do throws(GGUFViolation) { key = try c.name(what: "a key", limit: 65535) } catch let v { throw fail(v) }
+            do throws(GGUFViolation) {
+                guard let type = c.read(UInt32.self) else { throw GGUFViolation.truncated("the value type") }
+                let value = try c.value(type: type, depth: 0)
+                guard values[key] == nil else { throw GGUFViolation.duplicateKey }
+                values[key] = value
+                entries.append((key, value))
+            } catch let v { throw fail(v, key: key) }
+        }
+        self.entries = entries
+        self.values = values
+
+        var alignment = 32
+        if let a = values["general.alignment"] {
+            guard case .uint32(let v) = a else { throw fail(.badAlignment("is \(a.typeName), not UINT32"), key: "general.alignment") }
+            guard v > 0, v & (v - 1) == 0 else { throw fail(.badAlignment("\(v) is not a non-zero power of two"), key: "general.alignment") }
+            guard v <= 1 << 20 else { throw fail(.badAlignment("\(v) is above 1 MiB"), key: "general.alignment") }
+            alignment = Int(v)
+        }
+        self.alignment = alignment
+
+        do throws(GGUFViolation) { try c.require(tensorCount, what: "the tensor infos", else: .countTooLarge(what: "tensor", count: tensorCount)) } catch let v { throw fail(v) }
+        var tensors: [GGUFTensor] = []
+        var index: [String: Int] = [:]
+        for _ in 0..<tensorCount {
+            let name: String
+            do throws(GGUFViolation) { name = try c.name(what: "a tensor name", limit: GGUFFile.maxStringBytes) } catch let v { throw fail(v) }
+            // ggml's GGML_MAX_NAME is 64 including the terminating NUL.
+            guard name.utf8.count < 64 else { throw fail(.invalidName("64 bytes or longer (\(name.utf8.count) bytes; ggml's limit is 63)"), tensor: name) }
+            do throws(GGUFViolation) {
+                let tensor = try c.tensorInfo(name: name)
+                guard index[name] == nil else { throw GGUFViolation.duplicateTensor }
+                index[name] = tensors.count
+                tensors.append(tensor)
+            } catch let v { throw fail(v, tensor: name) }
+        }
+        // Offsets are checked here, not only against the file: a header whose tensors are misaligned or
+        // overlap is refused before its data is read (or decompressed).
+        for t in tensors where t.offset % alignment != 0 {
+            throw fail(.misalignedOffset(offset: UInt64(t.offset), alignment: alignment), tensor: t.name)
+        }
+        let byOffset = tensors.sorted { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }
+        for (a, b) in zip(byOffset, byOffset.dropFirst()) where a.byteCount > 0 && b.offset < a.offset + a.byteCount {
+            throw fail(.overlappingTensors(other: a.name), tensor: b.name)
+        }
+        self.tensors = tensors
+        self.index = index
+        end = c.position
+    }
+}
+
 /// A bounded reader over the mapped bytes: every read checks what is left first.
 struct Cursor {
     let bytes: UnsafeRawBufferPointer
+    /// `bytes` are a prefix of the file: counts and lengths past their end may still fit the file.
+    var partial = false
     var position = 0
 
     var remaining: Int { bytes.count - position }
+
+    /// Throws `violation` when `count` items of at least `unit` bytes cannot fit in what is left; in a
+    /// partial parse, `.truncated(what)` instead (the rest of the file may hold them).
+    func require(_ count: UInt64, unit: Int = 1, what: String, else violation: GGUFViolation) throws(GGUFViolation) {
+        guard count > UInt64(remaining / unit) else { return }
+        throw partial ? .truncated(what) : violation
+    }
 
     mutating func read<T: FixedWidthInteger>(_: T.Type) -> T? {
         guard remaining >= MemoryLayout<T>.size else { return nil }
@@ -199,7 +260,8 @@ struct Cursor {
     /// A length-prefixed string (u64 length, UTF-8 bytes, no NUL).
     mutating func string() throws(GGUFViolation) -> String {
         guard let length = read(UInt64.self) else { throw .truncated("a string length") }
-        guard length <= UInt64(GGUFFile.maxStringBytes), length <= UInt64(remaining) else { throw .stringTooLong(length) }
+        guard length <= UInt64(GGUFFile.maxStringBytes) else { throw .stringTooLong(length) }
+        try require(length, what: "a string", else: .stringTooLong(length))
         let raw = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + Int(length))])
         position += Int(length)
         guard let s = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8 }
@@ -209,8 +271,8 @@ struct Cursor {
     /// A key or tensor name: a string, valid UTF-8, non-empty and at most `limit` bytes.
     mutating func name(what: String, limit: Int) throws(GGUFViolation) -> String {
         guard let length = read(UInt64.self) else { throw .truncated(what) }
-        guard length <= UInt64(GGUFFile.maxStringBytes), length <= UInt64(remaining) else { throw .stringTooLong(length) }
-        guard length <= UInt64(limit) else { throw .stringTooLong(length) }
+        guard length <= UInt64(GGUFFile.maxStringBytes), length <= UInt64(limit) else { throw .stringTooLong(length) }
+        try require(length, what: what, else: .stringTooLong(length))
         let raw = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + Int(length))])
         position += Int(length)
         guard length > 0 else { throw .invalidName("is empty") }
@@ -245,7 +307,8 @@ struct Cursor {
             else if elementType == 8 { minimum = 8 }
             else if elementType == 9 { minimum = 12 }
             else { throw .unknownValueType(elementType) }
-            guard count <= UInt64(GGUFFile.maxArrayElements), count <= UInt64(remaining / minimum) else { throw .arrayTooLarge(count) }
+            guard count <= UInt64(GGUFFile.maxArrayElements) else { throw .arrayTooLarge(count) }
+            try require(count, unit: minimum, what: "an array", else: .arrayTooLarge(count))
             if elementType == 9 && depth + 1 >= GGUFFile.maxNesting { throw .nestingTooDeep(GGUFFile.maxNesting) }
             var elements: [GGUFValue] = []
             elements.reserveCapacity(Int(count))

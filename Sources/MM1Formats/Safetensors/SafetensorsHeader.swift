@@ -23,6 +23,9 @@ public struct SafetensorsHeader: Sendable {
     /// Whether the file has a tensor called `name`.
     public func contains(_ name: String) -> Bool { position(of: name) != nil }
 
+    /// Size of the data buffer the header declares: the end of the last tensor's bytes.
+    public var dataSize: Int { tensors.lazy.map(\.byteRange.upperBound).max() ?? 0 }
+
     /// Where `name` is in ``tensors``.
     func position(of name: String) -> Int? { tensors.sortedPosition(of: name) }
 
@@ -43,11 +46,16 @@ public struct SafetensorsHeader: Sendable {
 
     /// Parses and validates the header of a file of `fileSize` bytes from `prefix`, the file's first
     /// bytes: at least the whole header (see ``prefixLength(first:limits:)``).
-    public init(parsing prefix: UnsafeRawBufferPointer, fileSize: Int, name: String, limits: ReadLimits = .standard) throws(FormatError) {
+    /// - Parameter fileSize: the whole file's size; nil when it is not known yet (a file still being
+    ///   decompressed): every check is made but the data buffer's size against the file's, and
+    ///   ``dataSize`` says how many bytes must follow the header.
+    public init(parsing prefix: UnsafeRawBufferPointer, fileSize: Int?, name: String, limits: ReadLimits = .standard) throws(FormatError) {
         func fail(_ v: SafetensorsViolation, _ tensor: String? = nil) -> FormatError {
             FormatError(.safetensors(v), file: name, tensor: tensor)
         }
-        guard fileSize >= 8, prefix.count >= 8 else { throw fail(.truncatedHeaderLength(fileSize: fileSize)) }
+        let sizeKnown = fileSize != nil
+        let fileSize = fileSize ?? Int.max  // unknown: as large as any header says
+        guard fileSize >= 8, prefix.count >= 8 else { throw fail(.truncatedHeaderLength(fileSize: sizeKnown ? fileSize : prefix.count)) }
         let declared = UInt64(littleEndian: prefix.loadUnaligned(as: UInt64.self))
         guard declared <= UInt64(limits.maxHeaderBytes) else {
             throw fail(.headerTooLarge(declared: declared, limit: limits.maxHeaderBytes))
@@ -111,7 +119,7 @@ public struct SafetensorsHeader: Sendable {
             end = upper
         }
         let available = fileSize - 8 - headerLength
-        if end < available { throw fail(.trailingBytes(dataEnd: end, available: available)) }
+        if end < available, sizeKnown { throw fail(.trailingBytes(dataEnd: end, available: available)) }
         if end > available { throw fail(.dataTruncated(dataEnd: end, available: available)) }
 
         self.metadata = metadata

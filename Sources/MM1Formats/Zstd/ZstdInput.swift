@@ -25,9 +25,24 @@ public enum ZstdInput {
     }
 
     /// Decompresses `path` into a new file in a private temporary folder and returns its path; the caller
-    /// opens it and calls ``TemporaryPaths/discard(fileIn:)``.
+    /// opens it and calls ``TemporaryPaths/discard(fileIn:)``. The first decompressed bytes must be the
+    /// header of a format mm1conv reads (``InnerOutputGate``): they are held back until it is valid and the
+    /// size it declares fits in the free space, so a stream that fails there is refused having written nothing.
     /// - Throws: ``FormatError`` (`.zstd`) naming `path`, or ``FileSystemError``.
     public static func decompress(_ path: String) throws -> String {
+        var written: UInt64 = 0
+        return try decompress(path, written: &written)
+    }
+
+    /// Most bytes written to the temporary file before the header inside has been found valid: only a
+    /// stream that ends before any format could judge its first bytes is written unchecked (left to the
+    /// readers), and it is shorter than the largest header held plus one block of output.
+    public static let maxUncheckedOutput = UInt64(InnerFormatSniffer.maxHeaderBytes + ZSTD_DStreamOutSize())
+
+    /// ``decompress(_:)``, counting in `written` the bytes written to the temporary file (also when it
+    /// throws): 0 when the header inside is refused (`.notACheckpoint`, `.innerHeader`, or a declared size
+    /// beyond the free space).
+    public static func decompress(_ path: String, written: inout UInt64) throws -> String {
         let input = try MappedFile(path: path)
         func fail(_ v: ZstdViolation) -> FormatError { FormatError(.zstd(v), file: path) }
         let bytes = input.bytes
@@ -37,7 +52,10 @@ public enum ZstdInput {
         let folder = try TemporaryPaths.makePrivateFolder(prefix: "mm1conv-zstd")
         let output = folder + "/" + ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         let fd = open(output, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw FileSystemError(path: output, operation: "create", code: errno) }
+        guard fd >= 0 else {
+            TemporaryPaths.discard(fileIn: output)
+            throw FileSystemError(path: output, operation: "create", code: errno)
+        }
         var succeeded = false
         defer {
             close(fd)
@@ -49,7 +67,7 @@ public enum ZstdInput {
         // A declared content size beyond the free space is refused before anything is written.
         let declared = ZSTD_getFrameContentSize(bytes.baseAddress, bytes.count)
         if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR && declared > free {
-            throw fail(.contentTooLarge(declared: declared, limit: free, why: "the frame header declares more than the free space of \(folder)"))
+            throw fail(.contentTooLarge(declared: declared, limit: free, why: "the frame header declares more than is free in the temporary folder \((folder as NSString).deletingLastPathComponent); set TMPDIR to a folder with more free space"))
         }
 
         guard let context = ZSTD_createDCtx() else { throw fail(.corrupt("libzstd could not allocate a context")) }
@@ -58,86 +76,59 @@ public enum ZstdInput {
         let outCapacity = ZSTD_DStreamOutSize()
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: outCapacity, alignment: 64)
         defer { buffer.deallocate() }
-        var limit = SafetensorsBudget(free: free)
-        var written: UInt64 = 0
+        var gate = InnerOutputGate(free: free, folder: folder)
+        var produced: UInt64 = 0
+        var count: UInt64 = 0
+        defer { written = count }
+        let sink = { (chunk: UnsafeRawBufferPointer) throws(FileSystemError) in
+            try writeAll(chunk, to: fd, path: output)
+            count += UInt64(chunk.count)
+        }
         var last = 0
         var framesDone = 0
         var input_ = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
-        while input_.pos < input_.size {
-            var out = ZSTD_outBuffer(dst: buffer, size: outCapacity, pos: 0)
-            last = ZSTD_decompressStream(context, &out, &input_)
-            if ZSTD_isError(last) != 0 {
-                let code = ZSTD_getErrorCode(last)
-                switch code {
-                case ZSTD_error_checksum_wrong: throw fail(.checksum)
-                case ZSTD_error_frameParameter_windowTooLarge: throw fail(.windowTooLarge(windowLogMax: windowLogMax))
-                case ZSTD_error_dictionary_wrong, ZSTD_error_dictionary_corrupted: throw fail(.dictionary)
-                case ZSTD_error_prefix_unknown where framesDone > 0 || written > 0: throw fail(.trailingGarbage)
-                case ZSTD_error_prefix_unknown: throw fail(.notZstd)
-                default: throw fail(.corrupt(String(cString: ZSTD_getErrorName(last))))
+        do {
+            while input_.pos < input_.size {
+                var out = ZSTD_outBuffer(dst: buffer, size: outCapacity, pos: 0)
+                last = ZSTD_decompressStream(context, &out, &input_)
+                if ZSTD_isError(last) != 0 {
+                    throw violation(ZSTD_getErrorCode(last), name: ZSTD_getErrorName(last), afterOutput: framesDone > 0 || produced > 0)
+                }
+                if last == 0 { framesDone += 1 }
+                if out.pos > 0 {
+                    try gate.admit(UnsafeRawBufferPointer(start: buffer, count: out.pos), after: count, write: sink)
+                    produced += UInt64(out.pos)
                 }
             }
-            if last == 0 { framesDone += 1 }
-            if out.pos > 0 {
-                let chunk = UnsafeRawBufferPointer(start: buffer, count: out.pos)
-                if let why = limit.admit(chunk, after: written) { throw fail(.contentTooLarge(declared: nil, limit: limit.cap, why: why)) }
-                var offset = 0
-                while offset < out.pos {
-                    let n = write(fd, buffer + offset, out.pos - offset)
-                    guard n > 0 else { throw FileSystemError(path: output, operation: "write", code: errno) }
-                    offset += n
-                }
-                written += UInt64(out.pos)
-            }
+            guard last == 0 else { throw ZstdViolation.truncated }
+            guard produced > 0 else { throw ZstdViolation.noData }
+            try gate.finish(written: count, write: sink)
+        } catch let v as ZstdViolation {
+            throw fail(v)
         }
-        guard last == 0 else { throw fail(.truncated) }
-        guard written > 0 else { throw fail(.noData) }
-        if let why = limit.finish(written) { throw fail(.contentTooLarge(declared: nil, limit: limit.cap, why: why)) }
         succeeded = true
         return output
     }
 
-}
-
-/// The output cap while decompressing: the free space, and — once the first bytes show a safetensors
-/// header — exactly `8 + N + data size` that header declares (a zip bomb after a valid header stops there).
-struct SafetensorsBudget {
-    private(set) var cap: UInt64
-    private var head: [UInt8] = []
-    private var settled = false
-
-    init(free: UInt64) { cap = free }
-
-    /// Nil when `chunk`, written after `written` bytes, stays within the cap; else why not.
-    mutating func admit(_ chunk: UnsafeRawBufferPointer, after written: UInt64) -> String? {
-        if !settled, head.count < 1 << 20 {
-            head.append(contentsOf: chunk.prefix((1 << 20) - head.count))
-            settle()
+    /// The violation for a libzstd error code (`name` is libzstd's text for it).
+    static func violation(_ code: ZSTD_ErrorCode, name: UnsafePointer<CChar>?, afterOutput: Bool) -> ZstdViolation {
+        switch code {
+        case ZSTD_error_checksum_wrong: .checksum
+        case ZSTD_error_frameParameter_windowTooLarge: .windowTooLarge(windowLogMax: windowLogMax)
+        case ZSTD_error_dictionary_wrong, ZSTD_error_dictionary_corrupted: .dictionary
+        case ZSTD_error_prefix_unknown: afterOutput ? .trailingGarbage : .notZstd
+        default: .corrupt(name.map { String(cString: $0) } ?? "error \(code.rawValue)")
         }
-        return written + UInt64(chunk.count) > cap
-            ? (settled ? "more bytes than the safetensors header inside declares" : "more than the free space of the temporary folder") : nil
     }
 
-    /// Nil when the total matches what a safetensors header declared (or there was none to check).
-    func finish(_ written: UInt64) -> String? {
-        settled && written != cap ? "the safetensors header inside declares \(cap) bytes, the stream holds \(written)" : nil
-    }
-
-    private mutating func settle() {
-        guard head.count >= 8 else { return }
-        let n = head.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
-        guard n <= 100_000_000, head.count >= 8 + Int(n) else { return }
-        // The largest data_offsets end is the data size; a header that does not parse is left to the
-        // safetensors reader to refuse once the file is written.
-        guard let json = try? head.withUnsafeBytes({ raw in try StrictJSONParser().parse(UnsafeRawBufferPointer(rebasing: raw[8..<(8 + Int(n))])) }),
-              let object = json.object else { return }
-        var end: UInt64 = 0
-        for (key, value) in object.members where key != "__metadata__" {
-            guard let offsets = value.object?["data_offsets"]?.array, offsets.count == 2,
-                  let stop = offsets[1].uint64 else { return }
-            end = max(end, stop)
+    /// Writes all of `bytes` to `fd` (the file at `path`).
+    static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(FileSystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw FileSystemError(path: path, operation: "write", code: errno) }
+            offset += n
         }
-        cap = min(cap, 8 + n + end)
-        settled = true
     }
 }
