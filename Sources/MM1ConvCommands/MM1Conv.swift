@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MM1Conversion
 import MM1Formats
 import MM1Reference
 
@@ -27,6 +28,6 @@ public struct MM1Conv: ParsableCommand {
 
     static var versionText: String {
         _ = try? BLAS.prepare()
-        return "mm1conv 0.1.0 (libzstd \(NativeLibraries.zstdVersion), libhdf5 \(NativeLibraries.hdf5Version ?? "unknown"), \(BLAS.description))"
+        return "mm1conv \(MM1ConvVersion.string) (libzstd \(NativeLibraries.zstdVersion), libhdf5 \(NativeLibraries.hdf5Version ?? "unknown"), \(BLAS.description))"
     }
 }

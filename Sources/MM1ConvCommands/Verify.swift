@@ -12,7 +12,7 @@ struct Verify: ParsableCommand {
         abstract: "Run a package's reference forward pass and compare it, stage by stage.",
         discussion: """
             With --reference, runs PKG on the inputs of a reference-activations file \
-            (Schemas/reference-activations.md) and compares every stage the file holds; exit status 0 only when \
+            (Schemas/README.md, "Reference-activations files") and compares every stage the file holds; exit status 0 only when \
             every stage's scaled error max|computed - expected| / max|expected| is within --tolerance. \
             With --against, runs PKG and OTHER (same architecture) on the same seeded inputs (or on --reference's \
             inputs) and reports the drift of OTHER from PKG per stage: cosine, max abs error, NMSE, and for the \

@@ -102,7 +102,7 @@ public enum MLXExport {
         let staging = try StagingFolder(beside: path)
         try write(language, to: "\(staging.path)/model.safetensors")
         try write(vision, to: "\(staging.path)/mm1-vision.safetensors")
-        let configData = try StableJSON.encode(JSONValue.object(try mlxConfig(config, formats: formats))) + Data("\n".utf8)
+        let configData = try StableJSON.encode(MLXConfigValue.object(try mlxConfig(config, formats: formats))) + Data("\n".utf8)
         let file = try AtomicFile(path: "\(staging.path)/config.json")
         try file.write(Array(configData))
         try file.commit()
@@ -175,9 +175,9 @@ public enum MLXExport {
     }
 
     /// `config.json` for mlx-lm: Hugging Face llama / mixtral keys, MLX's quantization block and the MM1 config.
-    static func mlxConfig(_ config: MM1Config, formats: [String: QuantizedFormat]) throws -> [String: JSONValue] {
+    static func mlxConfig(_ config: MM1Config, formats: [String: QuantizedFormat]) throws -> [String: MLXConfigValue] {
         let l = config.language
-        var c: [String: JSONValue] = [
+        var c: [String: MLXConfigValue] = [
             "model_type": .string(l.moe == nil ? "llama" : "mixtral"),
             "architectures": .array([.string(l.moe == nil ? "LlamaForCausalLM" : "MixtralForCausalLM")]),
             "hidden_size": .int(l.hiddenSize), "num_hidden_layers": .int(l.layers), "intermediate_size": .int(l.intermediateSize),
@@ -192,7 +192,7 @@ public enum MLXExport {
         }
         let language = formats.filter { $0.key.hasPrefix("model.") || $0.key.hasPrefix("lm_head") }
         if let common = Dictionary(grouping: language.values, by: { $0 }).max(by: { $0.value.count < $1.value.count || ($0.value.count == $1.value.count && $0.key.description > $1.key.description) })?.key {
-            var q: [String: JSONValue] = ["group_size": .int(common.groupSize), "bits": .int(common.bits.bits), "mode": .string("affine")]
+            var q: [String: MLXConfigValue] = ["group_size": .int(common.groupSize), "bits": .int(common.bits.bits), "mode": .string("affine")]
             for (module, f) in language where f != common {
                 q[module] = .object(["group_size": .int(f.groupSize), "bits": .int(f.bits.bits), "mode": .string("affine")])
             }
@@ -205,9 +205,9 @@ public enum MLXExport {
 }
 
 /// A JSON value for writing config files with StableJSON.
-enum JSONValue: Encodable {
+enum MLXConfigValue: Encodable {
     case string(String), int(Int), double(Double), bool(Bool), null
-    case array([JSONValue]), object([String: JSONValue])
+    case array([MLXConfigValue]), object([String: MLXConfigValue])
     /// An MM1 configuration, encoded as the package manifest encodes it.
     case config(MM1Config)
 

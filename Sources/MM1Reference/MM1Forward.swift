@@ -74,7 +74,7 @@ protocol ForwardSteps {
 }
 
 /// The reference forward pass of an MM1 model on the CPU, in f32: image encoder, connector and
-/// decoder with image-token splicing, as PyTorch computes them (see `architecture.md`). Weights come
+/// decoder with image-token splicing, as PyTorch computes them. Weights come
 /// from a ``WeightProvider`` one layer at a time; matrix products go through BLAS.
 ///
 /// ```swift

@@ -1,7 +1,7 @@
 import MM1Formats
 import MM1Tensor
 
-/// A reference-activations file (`Schemas/reference-activations.md`): the inputs of a forward pass
+/// A reference-activations file (`Schemas/README.md`, "Reference-activations files"; `Schemas/reference-activations.schema.json`): the inputs of a forward pass
 /// (`input.pixel_values`, `input.input_ids`) and the outputs a framework computed for them
 /// (`expect.<stage>`), as safetensors.
 public struct ReferenceActivations: Sendable {

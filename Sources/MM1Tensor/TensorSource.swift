@@ -1,5 +1,5 @@
-/// Anything that holds named tensors: a safetensors file, a sharded checkpoint, and later GGUF and
-/// HDF5 readers.
+/// Anything that holds named tensors: a safetensors file, a sharded checkpoint, a GGUF file, a converted HDF5
+/// file, a merge of several of these, an MM1 package.
 ///
 /// The graph, the naming dialects and the import report see only this protocol, so they work the
 /// same for every file format and can be tested with in-memory sources.

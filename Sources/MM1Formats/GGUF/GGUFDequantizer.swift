@@ -4,7 +4,7 @@ import MM1Tensor
 
 /// Dequantization of ggml blocks to f32, bit-exact with gguf-py's `gguf.quants.dequantize` (and
 /// ggml's `dequantize_row_*`): the formulas of ggml-common.h / ggml-quants.c, evaluated in f32 in the
-/// same order (see formats.md §2.5). Blocks are independent, so large tensors are split over the cores.
+/// same order (gguf-py `gguf/quants.py`). Blocks are independent, so large tensors are split over the cores.
 public enum GGUFDequantizer {
     /// Dequantizes `source` (whole blocks of `type`) into `destination` (`blocks × blockSize` floats).
     /// Plain types are converted (F16, BF16, F64, integers) or copied (F32).

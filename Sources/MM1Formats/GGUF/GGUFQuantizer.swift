@@ -1,7 +1,7 @@
 import MM1Tensor
 
 /// ggml's Q8_0 and Q4_0 quantizers, byte-exact with `quantize_row_q8_0_ref` / `quantize_row_q4_0_ref` and
-/// gguf-py's `gguf.quants.quantize` (f32 arithmetic in their order; see formats.md §2.6). Rows must be whole
+/// gguf-py's `gguf.quants.quantize` (f32 arithmetic in their order). Rows must be whole
 /// blocks of 32 and finite.
 public enum GGUFQuantizer {
     /// Q8_0: per block `d = max|x| / 127`, `q = round(x / d)` (half away from zero), `d` stored as f16.

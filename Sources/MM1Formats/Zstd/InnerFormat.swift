@@ -29,7 +29,7 @@ struct InnerFormatSniffer: Sendable {
     static let maxHeaderBytes = 128 << 20
 
     /// Bytes after a GGUF data section (padded to the alignment) accepted inside zstd: the reader accepts
-    /// trailing bytes with a warning (formats.md G23), so some are allowed here too; more is a bomb.
+    /// trailing bytes with a warning (as ggml does), so some are allowed here too; more is a bomb.
     static let ggufTrailingBytes: UInt64 = 1 << 20
 
     /// An 8-byte little-endian header length (1 … 100,000,000, the reader's limit), a JSON object, then

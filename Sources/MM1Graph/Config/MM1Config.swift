@@ -5,7 +5,7 @@ import Foundation
 ///
 /// ```swift
 /// let config = try MM1Config.decode(from: data)      // decodes and checks every field
-/// let tiny = MM1Config.preset(.tinyDense)!
+/// let tiny = Preset.preset(.tinyDense).config   // a small named configuration
 /// ```
 public struct MM1Config: Codable, Sendable, Equatable {
     public var vision: VisionConfig

@@ -1,6 +1,6 @@
 /// The naming dialects mm1conv knows, as data for the mapping engine. Each table lists the
 /// framework's names (with every prefix a real checkpoint puts before them) and the canonical
-/// parameter they become. See `../shared/design/architecture.md` §2–5 for where each name comes from.
+/// parameter they become; `Tests/Fixtures/dialects` holds a checkpoint of each, written by the framework itself.
 public enum BuiltinDialects {
     /// Every built-in dialect, in the order rules are tried.
     public static let all: [Dialect] = [mm1, hfCLIP, openCLIP, aim, honeybeeCAbstractor, llavaProjector, hfLlama, hfMixtral, hfMixtralV5, mlxMixtral, llamaCpp]
