@@ -22,6 +22,8 @@ public struct OpenedCheckpoint: Sendable {
     /// How each tensor is stored when that differs from how it reads (GGUF: `Q4_0`, … for block-quantized
     /// tensors, which read as dequantized F32).
     public var storedTypes: [String: String] = [:]
+    /// The globals a PyTorch checkpoint's pickles name (`torch._utils._rebuild_tensor_v2`, …), for audits.
+    public var globals: [String] = []
 }
 
 /// Opens checkpoints of any supported format through one call, so commands need no
@@ -45,6 +47,9 @@ public enum Checkpoint {
             var opened = OpenedCheckpoint(format: "gguf", source: file, files: [path], warnings: [])
             opened.storedTypes = file.blockTypes
             return opened
+        }
+        if TorchCheckpoint.recognizes(path) {
+            return try TorchCheckpoint.open(path, limits: limits)
         }
         if magic == nil, let ggufs = ggufFiles(in: path) {
             let files = try ggufs.map { try GGUFFile(path: $0) }
@@ -76,9 +81,10 @@ public enum Checkpoint {
         defer { TemporaryPaths.discard(fileIn: inner) }
         do {
             let opened = try open(inner, limits: limits)
-            guard opened.format == "gguf" || opened.format == "safetensors" else { throw FormatError(.zstd(.corrupt("nested compression")), file: path) }
+            guard opened.format == "gguf" || opened.format == "safetensors" || opened.format.hasPrefix("pytorch-") else { throw FormatError(.zstd(.corrupt("nested compression")), file: path) }
             var result = OpenedCheckpoint(format: opened.format + "+zstd", source: opened.source, files: [path], warnings: opened.warnings)
             result.storedTypes = opened.storedTypes
+            result.globals = opened.globals
             return result
         } catch let error as FormatError {
             throw FormatError(error.reason, file: "\(path) (decompressed)", tensor: error.tensor, key: error.key)

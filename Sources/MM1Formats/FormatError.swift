@@ -7,6 +7,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case gguf(GGUFViolation)
         case zstd(ZstdViolation)
         case hdf5(HDF5Violation)
+        /// A PyTorch checkpoint (pickle, zip or legacy container).
+        case pickle(PickleViolation)
     }
 
     public let reason: Reason
@@ -16,6 +18,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public let tensor: String?
     /// The metadata key at fault (GGUF), when there is one.
     public let key: String?
+    /// The byte of the file at fault, when one is known (a pickle opcode).
+    public var byteOffset: Int?
 
     public init(_ reason: Reason, file: String, tensor: String? = nil, key: String? = nil) {
         self.reason = reason
@@ -31,6 +35,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .gguf(let v): v.description
         case .zstd(let v): v.description
         case .hdf5(let v): v.description
+        case .pickle(let v): v.description + (byteOffset.map { " (at byte \($0))" } ?? "")
         }
         if case .hdf5 = reason, let tensor { return "\(file): dataset '\(Self.abbreviated(tensor))': \(detail)" }
         if let tensor { return "\(file): tensor '\(Self.abbreviated(tensor))': \(detail)" }
