@@ -9,6 +9,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case hdf5(HDF5Violation)
         /// A PyTorch checkpoint (pickle, zip or legacy container).
         case pickle(PickleViolation)
+        /// The zip container of a `torch.save` file; ``FormatError/tensor`` holds the entry at fault.
+        case torchZip(TorchZipViolation)
     }
 
     public let reason: Reason
@@ -36,8 +38,10 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .zstd(let v): v.description
         case .hdf5(let v): v.description
         case .pickle(let v): v.description + (byteOffset.map { " (at byte \($0))" } ?? "")
+        case .torchZip(let v): v.description
         }
         if case .hdf5 = reason, let tensor { return "\(file): dataset '\(Self.abbreviated(tensor))': \(detail)" }
+        if case .torchZip = reason, let tensor { return "\(file): entry '\(Self.abbreviated(tensor))': \(detail)" }
         if let tensor { return "\(file): tensor '\(Self.abbreviated(tensor))': \(detail)" }
         if let key { return "\(file): key '\(Self.abbreviated(key))': \(detail)" }
         return "\(file): \(detail)"
