@@ -46,7 +46,7 @@ public final class PickleMachine {
                 machine.input.opcodeStart = machine.input.position
                 throw machine.input.fail(.trailingBytes(machine.input.remaining))
             }
-            let tree = PickleTree(root: root, globals: machine.globals, objects: machine.objects)
+            let tree = PickleTree(root: root, globals: machine.globals, valueCount: machine.nodes, objects: machine.objects)
             machine.stack = []
             machine.memo = [:]
             return (tree, machine.forbidden, machine.input.position)

@@ -122,11 +122,14 @@ public final class PickleTree {
     public let root: PickleValue
     /// Every global the pickle names, in order of first appearance.
     public let globals: [PickleGlobal]
+    /// How many values the machine created for it.
+    public let valueCount: Int
     private var objects: [AnyObject]
 
-    init(root: PickleValue, globals: [PickleGlobal], objects: [AnyObject]) {
+    init(root: PickleValue, globals: [PickleGlobal], valueCount: Int, objects: [AnyObject]) {
         self.root = root
         self.globals = globals
+        self.valueCount = valueCount
         self.objects = objects
     }
 

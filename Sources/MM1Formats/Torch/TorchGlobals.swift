@@ -53,6 +53,7 @@ public enum TorchGlobals {
         case "torch._tensor": g.name == "_rebuild_from_type_v2"
         case "torch": g.name == "Size" || g.name == "Tensor" || g.name == untypedStorage || storageTypes[g.name] != nil
             || unsupportedStorageTypes.contains(g.name) || dtypes[g.name] != nil || unsupportedDTypes.contains(g.name)
+        case "torch.storage": g.name == untypedStorage  // how torch ≥ 2 names it
         case "torch.nn.parameter": g.name == "Parameter"
         case "collections": g.name == "OrderedDict"
         case "_codecs": g.name == "encode"

@@ -24,6 +24,8 @@ public struct TorchStateDict {
     public static let wrapperKeys = ["state_dict", "model_state_dict", "model", "module", "ema"]
     /// Name prefixes of rule 3.
     public static let wrapperPrefixes = ["module.", "_orig_mod."]
+    /// Visits of the walk per value the pickle created, beyond which sharing is taken as an attack.
+    static let visitsPerValue = 16
     /// Most non-tensor values kept as metadata; the rest are counted.
     static let maxMetadata = 256
 
@@ -39,7 +41,9 @@ public struct TorchStateDict {
     public init(_ tree: PickleTree, legacy: Bool, limits: PickleLimits = .standard) throws(TorchReadFailure) {
         self.legacy = legacy
         self.limits = limits
-        budget = limits.maxNodes
+        // Values shared through the memo are walked once per reference: a few dozen lists referencing
+        // each other twice make 2^40 paths. Real checkpoints reference each value about once.
+        budget = min(limits.maxNodes, Self.visitsPerValue * tree.valueCount + 10_000)
         guard case .dict(let top) = tree.root else {
             throw TorchReadFailure(.notACheckpoint("the pickle holds \(tree.root.summary), not a dict of tensors"))
         }
@@ -97,7 +101,9 @@ public struct TorchStateDict {
 
     private mutating func walk(_ v: PickleValue, _ path: [String], depth: Int) throws(TorchReadFailure) {
         budget -= 1
-        guard budget >= 0 else { throw TorchReadFailure(.nodeLimit(limits.maxNodes)) }
+        guard budget >= 0 else {
+            throw TorchReadFailure(.badStructure("values are shared so often that walking them takes over \(Self.visitsPerValue) visits per value"), path)
+        }
         guard depth <= limits.maxDepth else { throw TorchReadFailure(.depthLimit(limits.maxDepth), path) }
         if let record = try tensor(v, path) {
             found.append((path, record))

@@ -23,7 +23,7 @@ public struct TorchStorage: Sendable, Hashable {
         if kind == "module" { throw .legacyModule }
         guard kind == "storage" else { throw .badPersistentID("kind '\(FormatError.abbreviated(kind))' is not 'storage'") }
         guard items.count == (legacy ? 6 : 5) else { throw .badPersistentID("\(items.count) items, not \(legacy ? 6 : 5)") }
-        guard case .global(let type) = items[1], type.module == "torch" else { throw .badPersistentID("storage type \(items[1].summary) is not a torch storage") }
+        guard case .global(let type) = items[1], type.module == "torch" || (type.module == "torch.storage" && type.name == TorchGlobals.untypedStorage) else { throw .badPersistentID("storage type \(items[1].summary) is not a torch storage") }
         if type.name == TorchGlobals.untypedStorage {
             dtype = nil
         } else if let d = TorchGlobals.storageTypes[type.name] {
