@@ -130,7 +130,7 @@ import Testing
         }
         let error = Self.refusal(LegacyFile.make(main: p.finished(), storages: [("0", 6, Self.six)]))
         #expect(error?.reason == .pickle(.forbiddenGlobal(module: "posix", name: "system")))
-        #expect(error?.key == "evil")
+        #expect(error?.tensor == "evil")
         #expect(error?.byteOffset != nil)
         #expect(error?.description.contains("nothing was run") == true)
     }
@@ -179,6 +179,6 @@ import Testing
         }
         let error = Self.refusal(LegacyFile.make(main: p.finished(), storages: []))
         guard case .pickle(.badRebuildArguments)? = error?.reason else { Issue.record("\(String(describing: error))"); return }
-        #expect(error?.key == "w")
+        #expect(error?.tensor == "w")
     }
 }

@@ -2,6 +2,17 @@
 public struct PickleFailure: Error, Sendable, Equatable {
     public let violation: PickleViolation
     public let offset: Int
+    /// The dict keys under which the value being built sat, outermost first (`model.w`), when the
+    /// stack shows them.
+    public var keyPath: String?
+
+    public init(violation: PickleViolation, offset: Int, keyPath: String? = nil) {
+        self.violation = violation
+        self.offset = offset
+        self.keyPath = keyPath
+    }
+
+    public static func == (a: PickleFailure, b: PickleFailure) -> Bool { a.violation == b.violation && a.offset == b.offset }
 }
 
 /// The bytes of one pickle, read front to back; every length is checked against what is left.

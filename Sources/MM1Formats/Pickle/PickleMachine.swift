@@ -51,15 +51,37 @@ public final class PickleMachine {
             machine.memo = [:]
             return (tree, machine.forbidden, machine.input.position)
         } catch {
+            let keyPath = machine.pendingKeyPath()
             machine.stack = []
             machine.memo = [:]
             PickleTree.release(machine.objects)
             if let g = machine.forbidden { throw PickleFailure(violation: .forbiddenGlobal(module: g.module, name: g.name), offset: g.offset) }
-            throw error
+            var failure = error
+            failure.keyPath = keyPath
+            throw failure
         }
     }
 
     private func fail(_ v: PickleViolation) -> PickleFailure { input.fail(v) }
+
+    /// The keys of the dicts still being filled on the stack, outermost first: for each dict, the key
+    /// pushed after it (SETITEM) or the odd last item after its MARK (SETITEMS) is the one whose value
+    /// was being built.
+    func pendingKeyPath() -> String? {
+        let markSet = Set(marks)
+        var keys: [String] = []
+        for (j, value) in stack.enumerated() {
+            guard case .dict = value else { continue }
+            let start = j + 1
+            if markSet.contains(start) {
+                let end = marks.first(where: { $0 > start }) ?? stack.count
+                if (end - start) % 2 == 1 { keys.append(TorchStateDict.keyText(stack[end - 1])) }
+            } else if start < stack.count, !markSet.contains(start), stack[start].string != nil || stack[start].int != nil {
+                keys.append(TorchStateDict.keyText(stack[start]))
+            }
+        }
+        return keys.isEmpty ? nil : keys.joined(separator: ".")
+    }
 
     // MARK: The stack
 

@@ -26,7 +26,8 @@ public enum PickleViolation: Error, Sendable, Equatable, CustomStringConvertible
     case memoMissing(Int)
     /// A memo index or entry count above the cap.
     case memoLimit(index: Int, limit: Int)
-    /// A container or the stack holding more items than the cap.
+    /// A container or the stack holding more items than the cap; or values shared through the memo
+    /// that expand into more paths than the walk visits (16 per value created, see ``TorchStateDict``).
     case containerLimit(count: Int, limit: Int)
     /// Values nested, or MARKs open, deeper than the cap.
     case depthLimit(Int)
@@ -112,7 +113,7 @@ public enum PickleViolation: Error, Sendable, Equatable, CustomStringConvertible
         case .badStructure(let why): "malformed pickle: \(why)"
         case .memoMissing(let i): "pickle memo has no entry \(i)"
         case .memoLimit(let i, let l): "pickle memo index or entry count \(i) exceeds the cap of \(l)"
-        case .containerLimit(let n, let l): "pickle container or stack of \(n) items exceeds the cap of \(l)"
+        case .containerLimit(let n, let l): "pickle container, stack or expansion of shared values reaches \(n) items, over the cap of \(l)"
         case .depthLimit(let l): "pickle values nested deeper than \(l) levels"
         case .lengthLimit(let n, let l): "pickle string or bytes of \(n) bytes exceeds the cap of \(l) or the bytes left"
         case .nodeLimit(let l): "pickle creates more than \(l) values"

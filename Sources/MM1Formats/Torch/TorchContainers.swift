@@ -22,9 +22,10 @@ extension TorchFileContents {
         storageRanges = [:]
         for (key, storage) in state.storages {
             let name = "data/" + key
-            guard let range = archive.recordRange(name) else { throw FormatError(.pickle(.missingRecord(name)), file: path) }
+            let tensor = state.firstTensor(using: key)
+            guard let range = archive.recordRange(name) else { throw FormatError(.pickle(.missingRecord(name)), file: path, tensor: tensor) }
             guard range.count == storage.byteCount else {
-                throw FormatError(.pickle(.recordSizeMismatch(record: name, expected: storage.byteCount, actual: range.count)), file: path)
+                throw FormatError(.pickle(.recordSizeMismatch(record: name, expected: storage.byteCount, actual: range.count)), file: path, tensor: tensor)
             }
             storageRanges[key] = range
         }
@@ -52,6 +53,10 @@ extension TorchFileContents {
             throw header("the storage key list is \(keyList.root.summary), not a list of strings")
         }
         self.globals = globals
+        let listed = Set(keys)
+        if let missing = state.tensors.first(where: { !listed.contains($0.storage.key) }) {
+            throw FormatError(.pickle(.missingRecord(missing.storage.key)), file: path, tensor: missing.name)
+        }
         // Each storage: int64 little-endian element count, then its bytes.
         storageRanges = [:]
         var position = p5
@@ -65,15 +70,13 @@ extension TorchFileContents {
             let count = Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: Int64.self))
             let (actual, overflow) = Int(truncatingIfNeeded: count).multipliedReportingOverflow(by: storage.dtype?.byteWidth ?? 1)
             guard count >= 0, !overflow, actual == storage.byteCount else {
-                throw FormatError(.pickle(.recordSizeMismatch(record: key, expected: storage.byteCount, actual: overflow || count < 0 ? -1 : actual)), file: path)
+                throw FormatError(.pickle(.recordSizeMismatch(record: key, expected: storage.byteCount, actual: overflow || count < 0 ? -1 : actual)),
+                                  file: path, tensor: state.firstTensor(using: key))
             }
             position += 8
             guard bytes.count - position >= actual else { throw FormatError(.pickle(.truncated("the data of storage '\(key)'")), file: path) }
             storageRanges[key] = position..<(position + actual)
             position += actual
-        }
-        if let missing = state.storages.keys.sorted().first(where: { storageRanges[$0] == nil }) {
-            throw FormatError(.pickle(.missingRecord(missing)), file: path)
         }
         guard position == bytes.count else { throw FormatError(.pickle(.trailingBytes(bytes.count - position)), file: path) }
     }
@@ -83,7 +86,7 @@ extension TorchFileContents {
         let run = try TorchPickles.run(bytes, 0..<bytes.count, path: path, limits: limits, trailingBytesAllowed: false)
         globals = run.tree.globals.map(\.qualifiedName)
         state = try TorchPickles.interpret(run.tree, legacy: false, path: path, limits: limits)
-        if let key = state.storages.keys.sorted().first { throw FormatError(.pickle(.missingRecord("data/" + key)), file: path) }
+        if let first = state.tensors.first { throw FormatError(.pickle(.missingRecord("data/" + first.storage.key)), file: path, tensor: first.name) }
         throw FormatError(.pickle(.notACheckpoint("a bare pickle, with no tensor data")), file: path)
     }
 }
@@ -99,13 +102,13 @@ enum TorchPickles {
         do {
             let run = try PickleMachine.run(slice, limits: limits, trailingBytesAllowed: trailingBytesAllowed, isAllowed: TorchGlobals.isAllowed)
             if let g = run.forbidden {
-                var error = FormatError(.pickle(.forbiddenGlobal(module: g.module, name: g.name)), file: path, key: PickleLocator.path(of: g, in: run.tree.root))
+                var error = FormatError(.pickle(.forbiddenGlobal(module: g.module, name: g.name)), file: path, tensor: PickleLocator.path(of: g, in: run.tree.root))
                 error.byteOffset = range.lowerBound + g.offset
                 throw error
             }
             return (run.tree, range.lowerBound + run.end)
         } catch let failure as PickleFailure {
-            var error = FormatError(.pickle(failure.violation), file: path)
+            var error = FormatError(.pickle(failure.violation), file: path, tensor: failure.keyPath)
             error.byteOffset = range.lowerBound + failure.offset
             throw error
         } catch let error as FormatError {
@@ -119,7 +122,7 @@ enum TorchPickles {
         do {
             return try TorchStateDict(tree, legacy: legacy, limits: limits)
         } catch {
-            throw FormatError(.pickle(error.violation), file: path, key: error.key)
+            throw FormatError(.pickle(error.violation), file: path, tensor: error.key)
         }
     }
 }

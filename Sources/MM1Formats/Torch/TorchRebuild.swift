@@ -49,7 +49,8 @@ extension TorchStateDict {
             } else {
                 storages[storage.key] = storage
             }
-            guard let offset = a[1].int, offset >= 0 else { throw bad("storage offset \(a[1].summary) is not a count") }
+            guard let offset = a[1].int else { throw bad("storage offset \(a[1].summary) is not an integer") }
+            guard offset >= 0 else { throw PickleViolation.viewOutOfBounds("storage offset \(offset) is negative") }
             let size = try Self.integers(a[2], "size", bad)
             let stride = try Self.integers(a[3], "stride", bad)
             guard size.count == stride.count, size.count <= ReadLimits.standard.maxRank else { throw bad("size \(size) and stride \(stride) do not match") }

@@ -20,6 +20,9 @@ public struct TorchStateDict {
     /// Every storage referenced, by key.
     public internal(set) var storages: [String: TorchStorage] = [:]
 
+    /// The first tensor (in pickle order, by its final name) that uses storage `key`, for errors.
+    public func firstTensor(using key: String) -> String? { tensors.first { $0.storage.key == key }?.name }
+
     /// The wrappers of rule 2, in the order they are tried.
     public static let wrapperKeys = ["state_dict", "model_state_dict", "model", "module", "ema"]
     /// Name prefixes of rule 3.
@@ -32,6 +35,7 @@ public struct TorchStateDict {
     let legacy: Bool
     let limits: PickleLimits
     private var budget: Int
+    private var visitCap = 0
     private var onPath: Set<ObjectIdentifier> = []
     private var found: [(path: [String], record: TorchTensorRecord)] = []
     private var values: [(path: [String], text: String)] = []
@@ -44,6 +48,7 @@ public struct TorchStateDict {
         // Values shared through the memo are walked once per reference: a few dozen lists referencing
         // each other twice make 2^40 paths. Real checkpoints reference each value about once.
         budget = min(limits.maxNodes, Self.visitsPerValue * tree.valueCount + 10_000)
+        visitCap = budget
         guard case .dict(let top) = tree.root else {
             throw TorchReadFailure(.notACheckpoint("the pickle holds \(tree.root.summary), not a dict of tensors"))
         }
@@ -102,7 +107,8 @@ public struct TorchStateDict {
     private mutating func walk(_ v: PickleValue, _ path: [String], depth: Int) throws(TorchReadFailure) {
         budget -= 1
         guard budget >= 0 else {
-            throw TorchReadFailure(.badStructure("values are shared so often that walking them takes over \(Self.visitsPerValue) visits per value"), path)
+            // Shared values expanded into more paths than the cap: a container limit on the expanded tree.
+            throw TorchReadFailure(.containerLimit(count: visitCap + 1, limit: visitCap))
         }
         guard depth <= limits.maxDepth else { throw TorchReadFailure(.depthLimit(limits.maxDepth), path) }
         if let record = try tensor(v, path) {
