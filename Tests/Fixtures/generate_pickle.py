@@ -678,7 +678,9 @@ def flatten(obj, path=()):
     """(key path, tensor) and (key path, value) leaves of nested dicts; lists/tuples are values (tensors inside them
     are not expected in these fixtures)."""
     tensors, values = [], []
-    if isinstance(obj, dict):
+    if isinstance(obj, dict) and not obj and path:
+        values.append((path, {}))
+    elif isinstance(obj, dict):
         for k, v in obj.items():
             t, vals = flatten(v, path + (str(k),))
             tensors += t
@@ -782,10 +784,12 @@ def describe(path, obj, twin=None, folder_root=OUT, torch_check=True, pickle_byt
     back_tensors = dict(flatten(back)[0])
     out = collections.OrderedDict()
     twin_tensors = {}
+    same = True
     for (p, t), name in zip(tensors, names):
         b = back_tensors[p]
         assert b.dtype == t.dtype and b.shape == t.shape and b.stride() == t.stride(), (path, p)
-        assert tensor_bytes(b) == tensor_bytes(t) or not torch_check, (path, p)
+        same = same and tensor_bytes(b) == tensor_bytes(t)
+        assert same or not torch_check, (path, p)
         raw = tensor_bytes(t)
         rec = dict(path=list(p), dtype=ST_DTYPE[t.dtype], shape=list(t.shape), stride=list(t.stride()),
                    storage_offset=t.storage_offset(), sha256=sha256(raw), bytes=len(raw))
@@ -795,6 +799,7 @@ def describe(path, obj, twin=None, folder_root=OUT, torch_check=True, pickle_byt
             rec["requires_grad"] = t.requires_grad
         out[name] = rec
         twin_tensors[name] = t.detach().clone(memory_format=torch.contiguous_format)
+    entry["torch_reads_same_bytes"] = same
     entry["tensors"] = out
     entry["values"] = {".".join(p): jsonable(v) for p, v in values}
     if extra:
