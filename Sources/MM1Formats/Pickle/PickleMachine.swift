@@ -21,8 +21,9 @@ public final class PickleMachine {
     private var seenGlobals: Set<String> = []
     private var objects: [AnyObject] = []
     private var nodes = 0
-    /// The first global outside the allowlist.
+    /// The first global outside the allowlist, and the key path pending when it was read.
     private(set) var forbidden: PickleGlobal?
+    private var forbiddenKeyPath: String?
 
     private init(_ bytes: UnsafeRawBufferPointer, at start: Int, limits: PickleLimits, isAllowed: @escaping (PickleGlobal) -> Bool) {
         input = PickleInput(bytes, at: start, limits: limits)
@@ -33,12 +34,13 @@ public final class PickleMachine {
     /// - Parameters:
     ///   - trailingBytesAllowed: whether bytes may follow STOP (the legacy format stacks pickles).
     ///   - isAllowed: the allowlist; a global it refuses fails the read (see the type's notes).
-    /// - Returns: the tree, its first forbidden global (nil when none), and the offset after STOP.
+    /// - Returns: the tree, its first forbidden global (nil when none) with the dict keys pending on the
+    ///   stack when it was read, and the offset after STOP.
     /// - Throws: ``PickleFailure``.
     public static func run(
         _ bytes: UnsafeRawBufferPointer, from start: Int = 0, limits: PickleLimits = .standard,
         trailingBytesAllowed: Bool = false, isAllowed: @escaping (PickleGlobal) -> Bool = { _ in true }
-    ) throws(PickleFailure) -> (tree: PickleTree, forbidden: PickleGlobal?, end: Int) {
+    ) throws(PickleFailure) -> (tree: PickleTree, forbidden: PickleGlobal?, forbiddenKeyPath: String?, end: Int) {
         let machine = PickleMachine(bytes, at: start, limits: limits, isAllowed: isAllowed)
         do throws(PickleFailure) {
             let root = try machine.execute()
@@ -49,13 +51,15 @@ public final class PickleMachine {
             let tree = PickleTree(root: root, globals: machine.globals, valueCount: machine.nodes, objects: machine.objects)
             machine.stack = []
             machine.memo = [:]
-            return (tree, machine.forbidden, machine.input.position)
+            return (tree, machine.forbidden, machine.forbiddenKeyPath, machine.input.position)
         } catch {
             let keyPath = machine.pendingKeyPath()
             machine.stack = []
             machine.memo = [:]
             PickleTree.release(machine.objects)
-            if let g = machine.forbidden { throw PickleFailure(violation: .forbiddenGlobal(module: g.module, name: g.name), offset: g.offset) }
+            if let g = machine.forbidden {
+                throw PickleFailure(violation: .forbiddenGlobal(module: g.module, name: g.name), offset: g.offset, keyPath: machine.forbiddenKeyPath)
+            }
             var failure = error
             failure.keyPath = keyPath
             throw failure
@@ -65,18 +69,22 @@ public final class PickleMachine {
     private func fail(_ v: PickleViolation) -> PickleFailure { input.fail(v) }
 
     /// The keys of the dicts still being filled on the stack, outermost first: for each dict, the key
-    /// pushed after it (SETITEM) or the odd last item after its MARK (SETITEMS) is the one whose value
-    /// was being built.
+    /// pushed after it (SETITEM), or after its MARK (SETITEMS) the last key: the one whose value was
+    /// being built when the machine stopped (an odd last item is a key still waiting for its value;
+    /// otherwise the last pair's value is the one the failing opcode worked on).
     func pendingKeyPath() -> String? {
         let markSet = Set(marks)
         var keys: [String] = []
+        func isKey(_ v: PickleValue) -> Bool { v.string != nil || v.int != nil }
         for (j, value) in stack.enumerated() {
             guard case .dict = value else { continue }
             let start = j + 1
             if markSet.contains(start) {
                 let end = marks.first(where: { $0 > start }) ?? stack.count
-                if (end - start) % 2 == 1 { keys.append(TorchStateDict.keyText(stack[end - 1])) }
-            } else if start < stack.count, !markSet.contains(start), stack[start].string != nil || stack[start].int != nil {
+                let n = end - start
+                let key = n % 2 == 1 ? end - 1 : end - 2
+                if n > 0, key >= start, isKey(stack[key]) { keys.append(TorchStateDict.keyText(stack[key])) }
+            } else if start < stack.count, isKey(stack[start]) {
                 keys.append(TorchStateDict.keyText(stack[start]))
             }
         }
@@ -144,7 +152,8 @@ public final class PickleMachine {
     }
 
     private func get(_ index: Int) throws(PickleFailure) {
-        guard index >= 0, let value = memo[index] else { throw fail(.memoMissing(index)) }
+        let index = try memoIndex(index)
+        guard let value = memo[index] else { throw fail(.memoMissing(index)) }
         try push(value, new: false)
     }
 
@@ -162,7 +171,10 @@ public final class PickleMachine {
         let module = module == "__builtin__" ? "builtins" : module  // Python 3's fix_imports for protocols < 3
         let g = PickleGlobal(module: module, name: name, offset: input.opcodeStart)
         if seenGlobals.insert(g.qualifiedName).inserted { globals.append(g) }
-        if forbidden == nil, !isAllowed(g) { forbidden = g }
+        if forbidden == nil, !isAllowed(g) {
+            forbidden = g
+            forbiddenKeyPath = pendingKeyPath()
+        }
         return .global(g)
     }
 

@@ -72,8 +72,14 @@ public enum TorchCheckpoint {
         let shardNames = Set(placed.values).sorted()
         var mismatch = IndexMismatch()
         var files: [TorchCheckpointFile] = []
+        let root = SafetensorsCheckpoint.realPath(folder.isEmpty ? "." : folder)
         for name in shardNames {
             let shardPath = folder.isEmpty ? name : "\(folder)/\(name)"
+            // A shard that is a symbolic link out of the index's folder could pull in any file.
+            if SafetensorsCheckpoint.fileType(shardPath) == S_IFLNK, let root, let resolved = SafetensorsCheckpoint.realPath(shardPath),
+               !resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
+                throw FormatError(.index(.unsafeShardPath(name)), file: path)
+            }
             do {
                 files.append(try TorchCheckpointFile(path: shardPath, limits: pickleLimits))
             } catch let error as FileSystemError where error.isMissingFile {

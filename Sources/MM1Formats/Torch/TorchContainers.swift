@@ -83,7 +83,17 @@ extension TorchFileContents {
 
     /// A bare pickle: audited like the others; it has no records to hold tensor data.
     init(pickle bytes: UnsafeRawBufferPointer, path: String, limits: PickleLimits) throws {
-        let run = try TorchPickles.run(bytes, 0..<bytes.count, path: path, limits: limits, trailingBytesAllowed: false)
+        let run = try TorchPickles.run(bytes, 0..<bytes.count, path: path, limits: limits, trailingBytesAllowed: true)
+        if run.end < bytes.count {
+            // An integer followed by more pickles is the legacy format with the wrong magic number.
+            switch run.tree.root {
+            case .int, .bigInt: throw FormatError(.pickle(.badLegacyHeader("wrong magic number \(run.tree.root.summary)")), file: path)
+            default:
+                var error = FormatError(.pickle(.trailingBytes(bytes.count - run.end)), file: path)
+                error.byteOffset = run.end
+                throw error
+            }
+        }
         globals = run.tree.globals.map(\.qualifiedName)
         state = try TorchPickles.interpret(run.tree, legacy: false, path: path, limits: limits)
         if let first = state.tensors.first { throw FormatError(.pickle(.missingRecord("data/" + first.storage.key)), file: path, tensor: first.name) }
@@ -102,7 +112,7 @@ enum TorchPickles {
         do {
             let run = try PickleMachine.run(slice, limits: limits, trailingBytesAllowed: trailingBytesAllowed, isAllowed: TorchGlobals.isAllowed)
             if let g = run.forbidden {
-                var error = FormatError(.pickle(.forbiddenGlobal(module: g.module, name: g.name)), file: path, tensor: PickleLocator.path(of: g, in: run.tree.root))
+                var error = FormatError(.pickle(.forbiddenGlobal(module: g.module, name: g.name)), file: path, tensor: PickleLocator.path(of: g, in: run.tree.root) ?? run.forbiddenKeyPath)
                 error.byteOffset = range.lowerBound + g.offset
                 throw error
             }

@@ -55,7 +55,7 @@ extension TorchStateDict {
             let stride = try Self.integers(a[3], "stride", bad)
             guard size.count == stride.count, size.count <= ReadLimits.standard.maxRank else { throw bad("size \(size) and stride \(stride) do not match") }
             guard size.allSatisfy({ $0 >= 0 }), stride.allSatisfy({ $0 >= 0 }) else { throw bad("negative size or stride") }
-            guard let shape = try? Shape(size) else { throw bad("size \(size) overflows") }
+            guard let shape = try? Shape(size) else { throw PickleViolation.viewOutOfBounds("size \(size) has more elements than can be addressed") }
             var dtype = storage.dtype ?? .u8
             if rebuild == .tensorV3 {
                 guard case .global(let d) = a[6], d.module == "torch" else { throw bad("dtype \(a[6].summary) is not a torch dtype") }

@@ -110,7 +110,8 @@ public struct TorchStateDict {
             // Shared values expanded into more paths than the cap: a container limit on the expanded tree.
             throw TorchReadFailure(.containerLimit(count: visitCap + 1, limit: visitCap))
         }
-        guard depth <= limits.maxDepth else { throw TorchReadFailure(.depthLimit(limits.maxDepth), path) }
+        // Named by the top-level key it sits under (its full path is as deep as the cap).
+        guard depth <= limits.maxDepth else { throw TorchReadFailure(.depthLimit(limits.maxDepth), Array(path.prefix(1))) }
         if let record = try tensor(v, path) {
             found.append((path, record))
             return
