@@ -73,6 +73,40 @@ import Testing
         #expect(try TorchCheckpointFile(path: Fixtures.path("pickle/big_endian.pt")).isBigEndian)
     }
 
+    @Test(".bin.zst: a checkpoint inside a zstd frame goes through the decompression path and reads the same")
+    func zstdCompressed() throws {
+        let raw = [UInt8](try Data(contentsOf: Fixtures.url("pickle/dtypes.pt")))
+        // A zstd frame of raw (stored) blocks, written by hand: magic, no content size, a 128 KiB window.
+        var frame: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38]
+        var start = 0
+        repeat {
+            let end = min(raw.count, start + (1 << 17))
+            let header = UInt32(end - start) << 3 | (end == raw.count ? 1 : 0)
+            frame += [UInt8(header & 0xFF), UInt8(header >> 8 & 0xFF), UInt8(header >> 16 & 0xFF)] + raw[start..<end]
+            start = end
+        } while start < raw.count
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("model.bin.zst")
+        FileManager.default.createFile(atPath: path, contents: Data(frame))
+        let opened = try Checkpoint.open(path)
+        #expect(opened.format == "pytorch-zip+zstd")
+        #expect(opened.globals.contains("torch._utils._rebuild_tensor_v2"))
+        let direct = try TorchCheckpointFile(path: Fixtures.path("pickle/dtypes.pt"))
+        #expect(opened.source.tensors.map(\.name) == direct.tensors.map(\.name))
+        for info in direct.tensors {
+            #expect(try opened.source.view(named: info.name).bytes.elementsEqual(try direct.view(named: info.name).bytes), "\(info.name)")
+        }
+    }
+
+    @Test("Checkpoint.open routes PyTorch files, indexes and folders, and leaves safetensors alone")
+    func routing() throws {
+        #expect(try Checkpoint.open(Fixtures.path("pickle/legacy.pt")).format == "pytorch-legacy")
+        #expect(try Checkpoint.open(Fixtures.path("pickle/llava-bin")).format == "pytorch-zip")
+        #expect(try Checkpoint.open(Fixtures.path("pickle/llava-bin/pytorch_model.bin.index.json")).files.count == 3)
+        #expect(try Checkpoint.open(Fixtures.path("pickle/dtypes.safetensors")).format == "safetensors")
+    }
+
     // MARK: The hostile corpus
 
     struct Hostile: Sendable, CustomTestStringConvertible {
