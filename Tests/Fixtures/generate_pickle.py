@@ -1460,8 +1460,8 @@ def make_corpus():
     zip_case("top_level_list.pt", program([1, 2, 3]), t16, reason="notACheckpoint",
              description="the pickle holds the list [1, 2, 3], no dict of tensors")
     zip_case("top_level_int.pt", program(42), t16, reason="notACheckpoint", description="the pickle holds the int 42")
-    open(path("not_a_checkpoint.bin"), "wb").write(b"# just some text, not a torch file\n" * 4)
-    case("not_a_checkpoint.bin", "notACheckpoint", "a text file: neither a zip nor a legacy pickle stack")
+    open(path("not_a_checkpoint.pt"), "wb").write(b"# just some text, not a torch file\n" * 4)
+    case("not_a_checkpoint.pt", "notACheckpoint", "a text file named .pt: neither a zip nor a legacy pickle stack")
 
     # --- legacy format ---------------------------------------------------------------------------------------------
     def legacy(name, pks, raw, reason, description, tensor=None):
