@@ -93,7 +93,7 @@ def make(folder, dtype, layers):
     with open(os.path.join(folder, "pytorch_model.bin.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(index.items()))}, f, indent=2)
     with open(os.path.join(folder, "config.json"), "w") as f:
-        json.dump({"vision_config": V, "text_config": T, "image_token_index": 32000, "vision_feature_layer": -2,
+        json.dump({"vision_config": V, "text_config": T, "image_token_index": 31999, "vision_feature_layer": -2,
                    "vision_feature_select_strategy": "default", "projector_hidden_act": "gelu", "model_type": "llava",
                    "torch_dtype": "float16" if dtype == "f16" else "bfloat16"}, f, indent=2)
 

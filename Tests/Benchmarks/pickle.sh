@@ -10,7 +10,7 @@
 # Usage: bash Tests/Benchmarks/pickle.sh [ROUNDS=5] [IMPORT_ROUNDS=3]
 # Environment: PY (Python with torch and safetensors, default /opt/torchpy/bin/python), BENCH_DIR (default
 # /tmp/mm1conv-pickle-bench: the checkpoint is made there once and kept), SCRATCH (SwiftPM scratch path, default
-# .build-bench), PEER_MMAP=1 (the import peer loads with mmap=True).
+# .build-bench), SKIP_BUILD=1 (use the mm1conv already built there), PEER_MMAP=1 (the import peer loads with mmap=True).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-/opt/torchpy/bin/python}
@@ -20,7 +20,7 @@ DIR=${BENCH_DIR:-/tmp/mm1conv-pickle-bench}
 SRC=$DIR/src
 OUT=$DIR/out
 SCRATCH=${SCRATCH:-.build-bench}
-swift build -c release --product mm1conv --scratch-path "$SCRATCH" >/dev/null
+[ "${SKIP_BUILD:-0}" = 1 ] || swift build -c release --product mm1conv --scratch-path "$SCRATCH" >/dev/null
 BIN=$SCRATCH/release/mm1conv
 [ -f "$SRC/pytorch_model.bin.index.json" ] || $PY Tests/Benchmarks/make_bin_checkpoint.py make "$SRC"
 mkdir -p "$OUT"
