@@ -51,7 +51,7 @@ import Testing
     /// Everything the expectation files name, reject or accept (accepted odd files and HDF5's helper targets).
     static let listed: Set<String> = {
         var names: Set<String> = []
-        for folder in ["safetensors", "index", "safetensors-accept"] {
+        for folder in ["safetensors", "index", "safetensors-accept", "torch-zip"] {
             names.formUnion(json("malformed/\(folder)/expected.json").keys.map { "\(folder)/\($0)" })
         }
         let gguf = json("malformed/gguf/MANIFEST.json")
