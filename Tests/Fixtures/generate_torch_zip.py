@@ -41,6 +41,47 @@ RECORDS = [
 ]
 
 
+class Hole:
+    """`n` zero bytes of record data that are not stored: the archive becomes pieces of a sparse file."""
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+
+def crc32(data):
+    if not isinstance(data, Hole):
+        return zlib.crc32(data)
+    crc, chunk = 0, bytes(64 << 20)
+    for at in range(0, data.n, len(chunk)):
+        crc = zlib.crc32(chunk[:min(len(chunk), data.n - at)], crc)
+    return crc
+
+
+class Output:
+    """Bytes written one after the other; a Hole skips bytes without storing them."""
+    def __init__(self, initial=b""):
+        self.pieces, self.start, self.buf = [], 0, bytearray(initial)
+
+    def __len__(self):
+        return self.start + len(self.buf)
+
+    def __iadd__(self, data):
+        if isinstance(data, Hole):
+            self.pieces.append((self.start, bytes(self.buf)))
+            self.start, self.buf = len(self) + data.n, bytearray()
+        else:
+            self.buf += data
+        return self
+
+    def result(self):
+        """The bytes, or for a sparse archive [(offset, bytes)] pieces and the total size."""
+        if not self.pieces:
+            return bytes(self.buf)
+        return self.pieces + [(self.start, bytes(self.buf))], len(self)
+
+
 def build(records=RECORDS, prefix="archive", *, entry=None, cd_order=None, zip64=True, eocd=None, z64=None,
           locator=None, comment=b"", junk=b"", trailing=b"", align=64, force64=False):
     """A torch-shaped zip. `entry` maps a record index to field overrides: name (central and local), data,
@@ -49,7 +90,7 @@ def build(records=RECORDS, prefix="archive", *, entry=None, cd_order=None, zip64
     `force64` puts every central size and offset in a ZIP64 extra field, as a writer does past 4 GiB.
     `eocd`, `z64`, `locator` override fields of the end records by name."""
     entry = entry or {}
-    out = bytearray(junk)
+    out = Output(junk)
     base = len(junk)  # offsets are relative to the start of the zip, as a writer unaware of the junk writes them
     cent = []
     for i, (name, data) in enumerate(records):
@@ -58,7 +99,7 @@ def build(records=RECORDS, prefix="archive", *, entry=None, cd_order=None, zip64
         data = o.get("data", data)
         payload = o.get("payload", data)
         method, flags = o.get("method", 0), o.get("flags", 0x808)  # data descriptor + UTF-8 names, as torch
-        crc = o.get("crc", zlib.crc32(data))
+        crc = o.get("crc", crc32(data))
         lho = len(out) - base
         lname = o.get("l_name", full)
         start = lho + 30 + len(lname) + 4
@@ -66,7 +107,8 @@ def build(records=RECORDS, prefix="archive", *, entry=None, cd_order=None, zip64
         lextra = b"FB" + struct.pack("<H", pad) + b"Z" * pad
         out += struct.pack("<IHHHHHIIIHH", o.get("l_sig", 0x04034B50), 45, o.get("l_flags", flags), o.get("l_method", method),
                            0, 0x21, o.get("l_crc", 0), o.get("l_csize", 0), o.get("l_usize", 0), len(lname), len(lextra))
-        out += lname + lextra + payload
+        out += lname + lextra
+        out += payload
         out += struct.pack("<IIQQ", 0x08074B50, crc, len(payload), len(data))
         cent.append(dict(name=full, flags=flags, method=method, crc=crc, csize=o.get("csize", len(payload)),
                          usize=o.get("usize", len(data)), lho=o.get("lho", lho), disk=o.get("disk", 0), extra=o.get("extra")))
@@ -103,7 +145,8 @@ def build(records=RECORDS, prefix="archive", *, entry=None, cd_order=None, zip64
     e.update(eocd or {})
     out += struct.pack("<IHHHHIIH", 0x06054B50, e["disk"], e["cd_disk"], e["disk_entries"], e["entries"], e["cd_size"],
                        e["cd_offset"], e["comment_length"])
-    return bytes(out + comment + trailing)
+    out += comment + trailing
+    return out.result()
 
 
 def deflate(data_size):
@@ -129,18 +172,41 @@ def python_zipfile(prefix):
 
 
 def entries_of(blob):
-    """name -> [start, end, crc32] of each record's bytes, found with Python's zipfile (offsets shifted as it shifts them)."""
+    """name -> [start, end, crc32] of each record's bytes, found with Python's zipfile (offsets shifted as it shifts
+    them). `blob` is the archive's bytes or a file open for reading."""
+    f = io.BytesIO(blob) if isinstance(blob, bytes) else blob
     out = {}
-    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+    with zipfile.ZipFile(f) as z:
         prefix = z.infolist()[0].filename.split("/")[0]
         for info in z.infolist():
-            lho = info.header_offset
-            nlen, elen = struct.unpack("<HH", blob[lho + 26:lho + 30])
-            start = lho + 30 + nlen + elen
-            if info.CRC:  # 0: written with CRC-32s off, which zipfile.read refuses
-                assert blob[start:start + info.file_size] == z.read(info), info.filename
+            f.seek(info.header_offset + 26)
+            nlen, elen = struct.unpack("<HH", f.read(4))
+            start = info.header_offset + 30 + nlen + elen
+            if info.CRC and info.file_size < 1 << 20:  # CRC 0: written with CRC-32s off, which zipfile.read refuses
+                f.seek(start)
+                assert f.read(info.file_size) == z.read(info), info.filename
             out[info.filename[len(prefix) + 1:]] = [start, start + info.file_size, info.CRC]
     return prefix, out
+
+
+def sparse_over_4gib():
+    """An archive past 4 GiB as the pieces of a sparse file: data/0 holds 5 GiB of zeros, so its size, and the
+    local header offsets of the records after it, are in ZIP64 extra fields (as torch writes big checkpoints)."""
+    import base64
+    import tempfile
+    records = [("data/0", Hole(5 << 30)), ("data.pkl", RECORDS[0][1]), ("version", b"3\n")]
+    pieces, size = build(records, prefix="big")
+    with tempfile.TemporaryFile() as f:
+        for offset, data in pieces:
+            f.seek(offset)
+            f.write(data)
+        f.truncate(size)
+        prefix, entries = entries_of(f)
+    doc = {"size": size, "pieces": [[offset, base64.b64encode(data).decode()] for offset, data in pieces],
+           "prefix": prefix, "entries": entries}
+    with open(os.path.join(GOOD, "sparse_over_4gib.json"), "w") as out:
+        json.dump(doc, out, indent=1, sort_keys=True)
+        out.write("\n")
 
 
 def torch_archives():
@@ -330,4 +396,5 @@ def bad():
 
 if __name__ == "__main__":
     good()
+    sparse_over_4gib()
     bad()

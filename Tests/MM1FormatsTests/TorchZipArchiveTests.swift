@@ -120,6 +120,38 @@ struct TorchZipFixture: Sendable, CustomTestStringConvertible {
         for entry in a.entries { #expect(b[entry.name] == entry) }
     }
 
+    @Test("an archive past 4 GiB (a sparse file): sizes and offsets from ZIP64 extra fields, no data read")
+    func over4GiB() throws {
+        let json = try MappedFile(path: Fixtures.path("torch-zip/sparse_over_4gib.json"))
+        let doc = try withExtendedLifetime(json) { try StrictJSONParser().parse(json.bytes) }.object!
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("big.pt")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        for piece in doc["pieces"]!.array!.map({ $0.array! }) {
+            try handle.seek(toOffset: piece[0].uint64!)
+            try handle.write(contentsOf: Data(base64Encoded: piece[1].string!)!)
+        }
+        try handle.truncate(atOffset: doc["size"]!.uint64!)  // the 5 GiB of data/0 are a hole: no disk used
+        try handle.close()
+
+        let mapping = try MappedFile(path: path)
+        let before = ResourceAttackTests.peakRSS()
+        let archive = try TorchZipArchive(mapping)
+        #expect(ResourceAttackTests.peakRSS() - before < 16 << 20)
+        #expect(archive.prefix == doc["prefix"]!.string! && archive.isZip64)
+        let expected = doc["entries"]!.object!
+        #expect(archive.entries.count == expected.count)
+        for (name, row) in expected.members {
+            let r = row.array!.map { Int($0.uint64!) }
+            #expect(archive[name]?.range == r[0]..<r[1], "\(name)")
+            #expect(archive[name]?.crc32 == UInt32(r[2]), "\(name)")
+        }
+        #expect(archive["data/0"]!.range.count == 5 << 30)
+        try archive.verifyChecksum(of: archive["data.pkl"]!, in: mapping.bytes)
+    }
+
     @Test("the malformed corpus is there and covers every rule")
     func corpusPresent() {
         #expect(Self.malformed.count >= 40)
