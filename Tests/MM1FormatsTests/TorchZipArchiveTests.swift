@@ -105,6 +105,7 @@ struct TorchZipFixture: Sendable, CustomTestStringConvertible {
         let junk = try MappedFile(path: TorchZipFixture.named("junk_prefix.pt").path)
         let a = try TorchZipArchive(plain), b = try TorchZipArchive(junk)
         #expect(b.zipOffset > 0 && b.zipOffset == junk.size - plain.size)
+        #expect(TorchZipArchive.hasMagic(plain.bytes) && !TorchZipArchive.hasMagic(junk.bytes))
         for entry in a.entries {
             let shifted = try #require(b[entry.name])
             #expect(shifted.range == entry.range.lowerBound + b.zipOffset..<entry.range.upperBound + b.zipOffset)

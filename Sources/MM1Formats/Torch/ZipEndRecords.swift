@@ -88,8 +88,9 @@ struct ZipDirectoryLocation {
     /// The position of the end of central directory record: the last signature, within the last
     /// 65,535 + 22 bytes, whose comment ends exactly at the end of the input.
     static func findEndRecord(in input: UnsafeRawBufferPointer) throws(ZipFailure) -> Int {
-        let startsLikeZip = ZipRecord(at: 0, length: 4, in: input)?.hasSignature(ZipLayout.localHeaderSignature) ?? false
-        let missing = startsLikeZip ? ZipFailure(.zipTruncated("the file starts as a zip but has no end of central directory record")) : ZipFailure(.notZip)
+        let missing = TorchZipArchive.hasMagic(input)
+            ? ZipFailure(.zipTruncated("the file starts as a zip but has no end of central directory record"))
+            : ZipFailure(.notZip)
         guard input.count >= ZipLayout.endSize else { throw missing }
         let lowest = max(0, input.count - ZipLayout.endSize - ZipLayout.maxCommentLength)
         var nearest: Int?
