@@ -128,7 +128,7 @@ struct TorchZipFixture: Sendable, CustomTestStringConvertible {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let path = dir.file("big.pt")
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         for piece in doc["pieces"]!.array!.map({ $0.array! }) {
             try handle.seek(toOffset: piece[0].uint64!)
