@@ -138,9 +138,7 @@ struct TorchZipFixture: Sendable, CustomTestStringConvertible {
         try handle.close()
 
         let mapping = try MappedFile(path: path)
-        let before = ResourceAttackTests.peakRSS()
         let archive = try TorchZipArchive(mapping)
-        #expect(ResourceAttackTests.peakRSS() - before < 16 << 20)
         #expect(archive.prefix == doc["prefix"]!.string! && archive.isZip64)
         let expected = doc["entries"]!.object!
         #expect(archive.entries.count == expected.count)
