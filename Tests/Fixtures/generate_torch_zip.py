@@ -7,7 +7,7 @@
 Tests/Fixtures/torch-zip/         archives that must read (TorchZipArchiveTests), with expected.json:
                                   file -> {prefix, zipOffset, entries: {name: [start, end, crc32]}}
 Tests/Fixtures/malformed/torch-zip/  one crafted archive per violation, with expected.json:
-                                  file -> {reason, description, entry?}
+                                  file -> {reason, description, entry?, ref: what torch's own reader does}
 
 Most archives come from `build` below, a small writer shaped like torch's (miniz with ZIP64 on): stored
 entries, a data descriptor after each, an "FB" extra field of 'Z's padding every record to 64 bytes,
@@ -269,6 +269,23 @@ def good():
         f.write("\n")
 
 
+def torch_reference(path):
+    """What torch's own zip reader (PyTorchStreamReader, miniz) does with the file: reads every record, or
+    refuses it and says why. None when torch is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:
+        reader = torch._C.PyTorchFileReader(path)
+        for record in reader.get_all_records():
+            reader.get_record(record)
+        return f"torch {torch.__version__}: reads every record"
+    except Exception as e:  # noqa: BLE001 - the message is the point
+        first = str(e).splitlines()[0].split(". This is an internal miniz error")[0]
+        return f"torch {torch.__version__}: refuses: {first[:160]}"
+
+
 def bad():
     os.makedirs(BAD, exist_ok=True)
     shaped = build()
@@ -382,14 +399,22 @@ def bad():
     case("data_into_cd.pt", "overlappingEntries", "the last entry's size runs into the central directory",
          build(entry={last: dict(csize=len(RECORDS[last][1]) + 100, usize=len(RECORDS[last][1]) + 100)}), A(last))
 
+    expected_path = os.path.join(BAD, "expected.json")
+    previous = json.load(open(expected_path)) if os.path.exists(expected_path) else {}
     expected = {}
     for name, (reason, description, blob, entry) in sorted(cases.items()):
-        with open(os.path.join(BAD, name), "wb") as f:
+        path = os.path.join(BAD, name)
+        with open(path, "wb") as f:
             f.write(blob)
         expected[name] = {"reason": reason, "description": description}
         if entry is not None:
             expected[name]["entry"] = entry
-    with open(os.path.join(BAD, "expected.json"), "w") as f:
+        ref = torch_reference(path)
+        if ref is None and "ref" in previous.get(name, {}):
+            ref = previous[name]["ref"]
+        if ref is not None:
+            expected[name]["ref"] = ref
+    with open(expected_path, "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True, ensure_ascii=False)
         f.write("\n")
 
