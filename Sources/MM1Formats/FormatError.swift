@@ -16,7 +16,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public let reason: Reason
     /// The file as the user named it.
     public let file: String
-    /// The tensor at fault, when there is one.
+    /// The tensor at fault, when there is one (the dataset for `.hdf5`, the archive entry for `.torchZip`).
     public let tensor: String?
     /// The metadata key at fault (GGUF), when there is one.
     public let key: String?

@@ -38,8 +38,10 @@ import Testing
             guard let v = value as? [String: Any], v["expect"] as? String == "error" else { continue }
             all.append(Case(format: "hdf5", path: Fixtures.path("malformed/hdf5/\(name)"), category: v["category"] as? String ?? "?"))
         }
-        for (name, value) in json("malformed/pickle/expected.json") {
-            all.append(Case(format: "pickle", path: Fixtures.path("malformed/pickle/\(name)"), category: (value as? [String: Any])?["reason"] as? String ?? "?"))
+        for format in ["pickle", "torch-zip"] {
+            for (name, value) in json("malformed/\(format)/expected.json") {
+                all.append(Case(format: format, path: Fixtures.path("malformed/\(format)/\(name)"), category: (value as? [String: Any])?["reason"] as? String ?? "?"))
+            }
         }
         return all.sorted { $0.path < $1.path }
     }()
@@ -47,14 +49,14 @@ import Testing
     @Test("the corpus spans every format and holds at least 60 bad inputs")
     func corpusSize() {
         let formats = Set(Self.cases.map(\.format))
-        #expect(formats == ["safetensors", "index", "gguf", "zstd", "hdf5", "pickle"])
+        #expect(formats == ["safetensors", "index", "gguf", "zstd", "hdf5", "pickle", "torch-zip"])
         #expect(Self.cases.count >= 60, "\(Self.cases.count) cases")
     }
 
     /// Everything the expectation files name, reject or accept (accepted odd files and HDF5's helper targets).
     static let listed: Set<String> = {
         var names: Set<String> = []
-        for folder in ["safetensors", "index", "safetensors-accept", "pickle"] {
+        for folder in ["safetensors", "index", "safetensors-accept", "pickle", "torch-zip"] {
             names.formUnion(json("malformed/\(folder)/expected.json").keys.map { "\(folder)/\($0)" })
         }
         let gguf = json("malformed/gguf/MANIFEST.json")

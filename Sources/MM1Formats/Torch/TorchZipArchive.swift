@@ -66,6 +66,13 @@ public struct TorchZipArchive: Sendable {
     public let isZip64: Bool
     private let index: [String: Int]
 
+    /// True when `bytes` begin with a zip local header signature (`PK\u{3}\u{4}`): how `torch.load` tells its
+    /// zip format from the legacy one. Dispatch on this, as torch does, so that a file torch reads as a
+    /// legacy pickle is never read as a zip found at its end.
+    public static func hasMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        ZipRecord(at: 0, length: 4, in: bytes)?.hasSignature(ZipLayout.localHeaderSignature) ?? false
+    }
+
     /// Reads the archive in a mapped file; the entries' ranges are offsets into `mapping.bytes`.
     /// - Throws: ``FormatError`` with a ``TorchZipViolation``, naming the mapping's path and the entry at fault.
     public init(_ mapping: MappedFile, limits: Limits = .standard) throws(FormatError) {

@@ -26,7 +26,8 @@ public enum TorchZipViolation: Error, Sendable, Equatable, CustomStringConvertib
     case badEntryName(String)
     /// An entry is not inside the folder the first entry is in (`nil`: the first entry is in no folder).
     case entryOutsidePrefix(prefix: String?)
-    /// Two entries have the same name.
+    /// Two entries have the same name (names equal as Unicode strings count as the same, so that no lookup
+    /// can pick a different record than another reader would).
     case duplicateEntry
     /// The entry is encrypted.
     case encryptedEntry

@@ -52,7 +52,7 @@ enum ZipCentralDirectory {
         let stored: String
         switch ZipEntryName.validate(name.bytes, utf8Flag: flags & ZipLayout.flagUTF8 != 0) {
         case .success(let s): stored = s
-        case .failure(let violation): throw ZipFailure(violation, entry: String(decoding: name.bytes, as: UTF8.self))
+        case .failure(let violation): throw ZipFailure(violation, entry: ZipEntryName.printable(name.bytes))
         }
         func fail(_ violation: TorchZipViolation) -> ZipFailure { ZipFailure(violation, entry: stored) }
 

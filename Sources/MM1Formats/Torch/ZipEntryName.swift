@@ -25,4 +25,18 @@ enum ZipEntryName {
         }
         return .success(name)
     }
+
+    /// `raw` for messages: invalid UTF-8 replaced, control characters (a terminal escape sequence in a
+    /// hostile name included) written as `\u{1B}`.
+    static func printable(_ raw: UnsafeRawBufferPointer) -> String {
+        var out = ""
+        for scalar in String(decoding: raw, as: UTF8.self).unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 }

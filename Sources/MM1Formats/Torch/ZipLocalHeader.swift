@@ -20,7 +20,7 @@ enum ZipLocalHeader {
             throw fail(.entryOutOfBounds("local header's name or extra field runs past the end of the file"))
         }
         guard name.bytes.elementsEqual(UnsafeRawBufferPointer(rebasing: input[entry.nameBytes])) else {
-            throw fail(.localHeaderMismatch("local name '\(String(decoding: name.bytes, as: UTF8.self))' differs"))
+            throw fail(.localHeaderMismatch("local name '\(ZipEntryName.printable(name.bytes))' differs"))
         }
         try checkFields(header, extra: extra, against: entry)
 

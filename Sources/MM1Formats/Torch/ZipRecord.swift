@@ -66,8 +66,8 @@ struct ZipFailure: Error {
 struct ZipExtraFields {
     let bytes: UnsafeRawBufferPointer
 
-    /// The data of the field with `id`: nil when absent; throws `malformed` (a description) when the area
-    /// is not a sequence of whole fields or holds the field twice.
+    /// The data of the field with `id` (nil when absent), or why the area is not a sequence of whole
+    /// fields, or holds that field twice.
     func field(_ id: UInt16) -> Result<UnsafeRawBufferPointer?, ExtraFieldError> {
         var position = 0
         var found: UnsafeRawBufferPointer?
