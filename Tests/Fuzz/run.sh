@@ -49,7 +49,7 @@ seeds() {  # TARGET -> the fixture files that seed it
                 { unzip -p "$f" '*/data.pkl' > "$out" 2>/dev/null && [ -s "$out" ] && echo "$out"; } || true
               else echo "$f"; fi
             done ;;
-    torch-zip) find Tests/Fixtures/pickle Tests/Fixtures/malformed/pickle Tests/Fixtures/fuzz-regressions/torch-zip -type f -size -256k \
+    torch-zip) find Tests/Fixtures/pickle Tests/Fixtures/malformed/pickle Tests/Fixtures/torch-zip Tests/Fixtures/malformed/torch-zip Tests/Fixtures/fuzz-regressions/torch-zip -type f -size -256k \
               \( -name '*.bin' -o -name '*.pt' -o -name '*.pth' -o -name '*.ckpt' \) 2>/dev/null || true ;;
     hdf5) find Tests/Fixtures/hdf5 Tests/Fixtures/malformed/hdf5 Tests/Fixtures/fuzz-regressions/hdf5 -type f -name '*.h5' -size -256k ;;
   esac
