@@ -68,6 +68,17 @@ import Testing
         #expect(Self.reason(Self.legacy([("w", [2, 3], [3, 1], 1)])) == .viewOutOfBounds("[2, 3] with strides [3, 1] at offset 1 needs element 6 of a 24-byte storage of F32"))
         guard case .viewOutOfBounds? = Self.reason(Self.legacy([("w", [2, 2], [0x7FFF_FFFF, 1], 0)])) else { Issue.record("huge stride"); return }
         guard case .viewOutOfBounds? = Self.reason(Self.legacy([("w", [7], [1], 0)])) else { Issue.record("too long"); return }
+        // An empty tensor far past its storage, and a broadcast (stride 0) view of 2^60 elements.
+        guard case .viewOutOfBounds? = Self.reason(Self.legacy([("w", [0], [1], 0x7FFF_FFFF)])) else { Issue.record("empty past the end"); return }
+        guard case .viewOutOfBounds? = Self.reason(Self.legacy([("w", [1 << 30, 1 << 30], [0, 0], 0)])) else { Issue.record("broadcast"); return }
+    }
+
+    @Test("a small broadcast (stride 0) view and an empty tensor read as torch makes them")
+    func broadcast() throws {
+        let (file, dir) = try Self.open(Self.legacy([("b", [2, 3], [0, 1], 1), ("e", [0, 4], [4, 1], 6)]))
+        defer { dir.remove() }
+        #expect(try file.view(named: "b").floats() == [1, 2, 3, 1, 2, 3])
+        #expect(try file.view(named: "e").bytes.isEmpty)
     }
 
     @Test("storage records: size mismatch, unlisted storage, key that is a path")

@@ -95,11 +95,24 @@ public struct TorchTensorRecord: Sendable {
     /// Byte count of the tensor's contiguous copy.
     public var byteCount: Int { shape.elementCount * (dtype.byteWidth ?? 1) }
 
+    /// Most bytes a view may have beyond its storage's own: stride-0 (broadcast) views are copied out when
+    /// viewed, so their expansion is capped.
+    static let maxBroadcastBytes = 256 << 20
+
     /// Checks the view against its storage: offset + Σ(size − 1)·stride < the storage's elements, in
-    /// checked arithmetic.
+    /// checked arithmetic; the contiguous copy's size must be representable, and no larger than the
+    /// storage unless within ``maxBroadcastBytes``.
     func checkBounds() throws(PickleViolation) {
-        guard shape.elementCount > 0 else { return }
         let width = dtype.byteWidth ?? 1
+        let (bytes, o0) = shape.elementCount.multipliedReportingOverflow(by: width)
+        guard !o0, bytes <= max(storage.view.count, Self.maxBroadcastBytes) else {
+            throw .viewOutOfBounds("\(shape) of \(dtype) is larger than its \(storage.view.count)-byte storage can provide")
+        }
+        guard shape.elementCount > 0 else {
+            let (start, o) = storageOffset.multipliedReportingOverflow(by: width)
+            guard !o, start <= storage.view.count else { throw .viewOutOfBounds("offset \(storageOffset) is past the end of a \(storage.view.count)-byte storage") }
+            return
+        }
         var last = storageOffset
         for (size, stride) in zip(shape.dimensions, strides) {
             let (step, o1) = (size - 1).multipliedReportingOverflow(by: stride)
