@@ -30,10 +30,11 @@ cat "$SRC"/*.bin >/dev/null   # every round starts from a warm page cache
 timed() {  # timed LABEL COMMAND...: one JSON line with wall seconds and peak RSS (bytes) of the whole process
   local label=$1; shift
   /usr/bin/time -v -o "$OUT/time.txt" "$@" >"$OUT/stdout.txt"
-  local wall rss
+  local wall rss cpu
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$OUT/time.txt")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$OUT/time.txt")
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2 * 1024}' "$OUT/time.txt")
-  echo "{\"label\": \"$label\", \"wall_s\": $wall, \"peak_rss\": $rss, \"stdout\": $(tail -n 1 "$OUT/stdout.txt" | $PY -c 'import json,sys; s=sys.stdin.read().strip(); print(s if s.startswith("{") else json.dumps(s[:200]))')}" >>"$results"
+  echo "{\"label\": \"$label\", \"wall_s\": $wall, \"cpu_s\": $cpu, \"peak_rss\": $rss, \"stdout\": $(tail -n 1 "$OUT/stdout.txt" | $PY -c 'import json,sys; s=sys.stdin.read().strip(); print(s if s.startswith("{") else json.dumps(s[:200]))')}" >>"$results"
 }
 
 # (a) open + list, interleaved
@@ -83,6 +84,10 @@ print(f"(b) import, {len(mi)} interleaved rounds: mm1conv import {a:.2f} s = {te
       f"{med(r['peak_rss'] for r in pi) / 2**20:.0f} MiB)")
 print(f"    throughput ratio mm1conv/python: {b / a:.2f}x of the Python work, {b_proc / a:.2f}x of the Python process "
       f"(goal >= 1.5x)")
+print(f"    CPU time (user + sys, whole processes; this machine is shared, so wall times drift): mm1conv import "
+      f"{med(r['cpu_s'] for r in mi):.2f} s, Python import process {med(r['cpu_s'] for r in pi):.2f} s "
+      f"({med(r['cpu_s'] for r in pi) / med(r['cpu_s'] for r in mi):.2f}x); mm1conv inspect {med(r['cpu_s'] for r in mo) * 1000:.0f} ms, "
+      f"Python open process {med(r['cpu_s'] for r in po) * 1000:.0f} ms")
 limit = 2 * largest + 64 * 2**20
 print(f"(c) peak RSS: mm1conv inspect {max(r['peak_rss'] for r in mo) / 2**20:.0f} MiB, mm1conv import "
       f"{max(r['peak_rss'] for r in mi) / 2**20:.0f} MiB (goal <= 2 x largest + 64 MiB = {limit / 2**20:.0f} MiB); "
