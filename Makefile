@@ -75,6 +75,7 @@ fixtures: setup-interop
 	$(PY) Tests/Fixtures/generate_gguf_quant.py
 	$(PY) Tests/Fixtures/generate_hdf5.py
 	$(PY) Tests/Fixtures/generate_zstd.py
+	$(PY) Tests/Fixtures/generate_torch_zip.py
 	$(PY) Tests/Fixtures/generate_mlx_quant.py
 	$(PY) Tests/Fixtures/generate_tokenizer.py
 	$(PY) Samples/make_sample.py

@@ -11,7 +11,9 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the tensors, dtypes, shapes and metadata of a checkpoint.",
         discussion: """
-            PATH is a .safetensors file, a *.safetensors.index.json, a folder holding either, or an MM1 package. \
+            PATH is a .safetensors file, a *.safetensors.index.json, a PyTorch checkpoint (.bin, .pt, .pth: read without \
+            running any of it; its pickle globals are listed), a pytorch_model.bin.index.json, a folder holding any of these, \
+            or an MM1 package. \
             With --graph, PATH may also be a config file (MM1 or Hugging Face), or be left out with --preset.
             """)
 
@@ -112,6 +114,9 @@ struct InspectReport: Encodable {
     let totalBytes: Int
     let totalElements: Int
     let warnings: [String]
+    /// The globals a PyTorch checkpoint's pickles name (nil for other formats): what `torch.load` would
+    /// look up and call; mm1conv calls none of them.
+    let pickleGlobals: [String]?
 
     init(_ opened: OpenedCheckpoint, hashes: [String: String]?) {
         let infos = opened.source.tensors
@@ -129,6 +134,7 @@ struct InspectReport: Encodable {
         totalBytes = infos.reduce(0) { $0 + $1.byteCount }
         totalElements = infos.reduce(0) { $0 + $1.shape.elementCount }
         warnings = opened.warnings
+        pickleGlobals = opened.format == .pytorch ? opened.globals : nil
     }
 
     func table() -> String {
@@ -137,6 +143,10 @@ struct InspectReport: Encodable {
         if !metadata.isEmpty {
             lines.append("metadata:")
             for key in metadata.keys.sorted() { lines.append("  \(key): \(metadata[key]!)") }
+        }
+        if let pickleGlobals {
+            lines.append("pickle globals (\(pickleGlobals.count), each on mm1conv's allowlist; none was called):")
+            for g in pickleGlobals { lines.append("  \(g)") }
         }
         var rows = [["name", "dtype", "shape", "bytes"] + (tensors.first?.sha256 != nil ? ["sha256"] : [])]
         for t in tensors {

@@ -14,6 +14,8 @@ public enum CheckpointFormat: String, Sendable, Hashable, CaseIterable, Codable,
     case safetensors
     case gguf
     case hdf5
+    /// `torch.save` files (`.bin`, `.pt`, `.pth`): zip, legacy stacked pickles, or a bare pickle.
+    case pytorch
 
     public var description: String { rawValue }
 
@@ -33,6 +35,9 @@ public enum CheckpointCompression: String, Sendable, Hashable, CaseIterable, Cod
 public struct OpenedCheckpoint: Sendable {
     /// The file format of the tensors.
     public let format: CheckpointFormat
+    /// Which of the format's containers the input used, where it has several (PyTorch: `zip`, `legacy`,
+    /// `pickle`, or several joined by `+` for shards of different kinds); nil otherwise.
+    public let container: String?
     /// The compression the input was read through, if any.
     public let compression: CheckpointCompression?
     /// The tensors.
@@ -44,19 +49,25 @@ public struct OpenedCheckpoint: Sendable {
     /// How each tensor is stored when that differs from how it reads (GGUF: `Q4_0`, … for block-quantized
     /// tensors, which read as dequantized F32).
     public var storedTypes: [String: String] = [:]
+    /// The globals a PyTorch checkpoint's pickles name (`torch._utils._rebuild_tensor_v2`, …), for audits;
+    /// empty for other formats.
+    public var globals: [String] = []
 
-    public init(format: CheckpointFormat, compression: CheckpointCompression? = nil, source: any TensorSource,
-                files: [String], warnings: [String], storedTypes: [String: String] = [:]) {
+    public init(format: CheckpointFormat, container: String? = nil, compression: CheckpointCompression? = nil,
+                source: any TensorSource, files: [String], warnings: [String], storedTypes: [String: String] = [:],
+                globals: [String] = []) {
         self.format = format
+        self.container = container
         self.compression = compression
+        self.globals = globals
         self.source = source
         self.files = files
         self.warnings = warnings
         self.storedTypes = storedTypes
     }
 
-    /// The format as `inspect` prints it and manifests record it: `safetensors`, `gguf+zstd`, …
-    public var formatName: String { format.rawValue + (compression.map { "+\($0)" } ?? "") }
+    /// The format as `inspect` prints it and manifests record it: `safetensors`, `gguf+zstd`, `pytorch-zip`, …
+    public var formatName: String { format.rawValue + (container.map { "-\($0)" } ?? "") + (compression.map { "+\($0)" } ?? "") }
 
     /// The input as the user named it (a compressed file's own path, not its decompressed copy's).
     public var displayName: String {
@@ -84,7 +95,7 @@ public enum Checkpoint {
 
     /// The readers, in the order they are asked; the last one (safetensors) takes whatever no other row
     /// recognises, so that a missing or damaged input gets the safetensors reader's precise error.
-    static let readers: [CheckpointReader] = [.hdf5, .gguf, .safetensors]
+    static let readers: [CheckpointReader] = [.hdf5, .gguf, .pytorch, .safetensors]
 
     static func reader(for probe: InputProbe) -> CheckpointReader {
         readers.first { $0.recognises(probe) } ?? .safetensors
@@ -116,8 +127,8 @@ public enum Checkpoint {
                 throw FormatError(.zstd(.corrupt("nested compression")), file: path)
             }
             let opened = try reader.open(probe, limits)
-            return OpenedCheckpoint(format: opened.format, compression: codec.kind, source: opened.source, files: [path],
-                                    warnings: opened.warnings, storedTypes: opened.storedTypes)
+            return OpenedCheckpoint(format: opened.format, container: opened.container, compression: codec.kind, source: opened.source,
+                                    files: [path], warnings: opened.warnings, storedTypes: opened.storedTypes, globals: opened.globals)
         } catch let error as FormatError {
             throw FormatError(error.reason, file: "\(path) (decompressed)", tensor: error.tensor, key: error.key)
         }
@@ -142,7 +153,8 @@ struct InputProbe {
         case missing
     }
 
-    static let headLength = 16
+    /// Enough for every magic number, a tar header's (at 257) included.
+    static let headLength = 512
 
     let path: String
     let kind: Kind
@@ -220,6 +232,11 @@ struct CheckpointReader: Sendable {
             return OpenedCheckpoint(format: .gguf, source: source, files: paths, warnings: [],
                                     storedTypes: files.reduce(into: [:]) { $0.merge($1.blockTypes) { a, _ in a } })
         }, opensDecompressed: true)
+
+    /// A PyTorch checkpoint (see ``TorchCheckpoint/recognizes(_:)``).
+    static let pytorch = CheckpointReader(
+        format: .pytorch, recognises: TorchCheckpoint.recognizes,
+        open: { probe, limits in try TorchCheckpoint.open(probe.path, limits: limits) }, opensDecompressed: true)
 
     /// An HDF5 file (by signature, which may follow a user block), or a `.h5`/`.hdf5` file without one,
     /// refused as not HDF5. Converted (in a child process when the tool runs) into a private temporary

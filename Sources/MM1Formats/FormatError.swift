@@ -7,15 +7,21 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case gguf(GGUFViolation)
         case zstd(ZstdViolation)
         case hdf5(HDF5Violation)
+        /// A PyTorch checkpoint (pickle, zip or legacy container).
+        case pickle(PickleViolation)
+        /// The zip container of a `torch.save` file; ``FormatError/tensor`` holds the entry at fault.
+        case torchZip(TorchZipViolation)
     }
 
     public let reason: Reason
     /// The file as the user named it.
     public let file: String
-    /// The tensor at fault, when there is one.
+    /// The tensor at fault, when there is one (the dataset for `.hdf5`, the archive entry for `.torchZip`).
     public let tensor: String?
     /// The metadata key at fault (GGUF), when there is one.
     public let key: String?
+    /// The byte of the file at fault, when one is known (a pickle opcode).
+    public var byteOffset: Int?
 
     public init(_ reason: Reason, file: String, tensor: String? = nil, key: String? = nil) {
         self.reason = reason
@@ -34,8 +40,11 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .gguf(let v): v.description
         case .zstd(let v): v.description
         case .hdf5(let v): v.description
+        case .pickle(let v): v.description + (byteOffset.map { " (at byte \($0))" } ?? "")
+        case .torchZip(let v): v.description
         }
         if case .hdf5 = reason, let tensor { return "dataset '\(Self.abbreviated(tensor))': \(rule)" }
+        if case .torchZip = reason, let tensor { return "entry '\(Self.abbreviated(tensor))': \(rule)" }
         if let tensor { return "tensor '\(Self.abbreviated(tensor))': \(rule)" }
         if let key { return "key '\(Self.abbreviated(key))': \(rule)" }
         return rule

@@ -4,6 +4,8 @@ import MM1Tensor
 public final class MergedSource: TensorSource, @unchecked Sendable {
     public let parts: [any TensorSource]
     public let sourceDescription: String
+    /// Every part's tensors, sorted by name as ``TensorSource`` promises.
+    public let tensors: [TensorInfo]
     private let owner: [String: Int]
 
     /// - Throws: ``FormatError`` when two parts hold a tensor of the same name.
@@ -21,9 +23,9 @@ public final class MergedSource: TensorSource, @unchecked Sendable {
             }
         }
         self.owner = owner
+        tensors = parts.flatMap(\.tensors).sorted { TensorInfo.nameOrder($0.name, $1.name) }
     }
 
-    public var tensors: [TensorInfo] { parts.flatMap(\.tensors) }
     public var metadata: [String: String] { parts.reduce(into: [:]) { $0.merge($1.metadata) { a, _ in a } } }
     public func info(named name: String) -> TensorInfo? { owner[name].flatMap { parts[$0].info(named: name) } }
     public func view(named name: String) throws(TensorLookupError) -> TensorView {

@@ -21,6 +21,8 @@ enum FuzzTarget: String, CaseIterable {
     case manifest           // an MM1 package manifest (mm1.json; its shards absent)
     case hdf5               // an HDF5 file converted in this process: libhdf5 plus our walk, checks and copy
     case sentencepiece      // a SentencePiece tokenizer.model (protocol buffer), parsed from memory
+    case pickle             // a pickle run by the non-executing machine with torch's allowlist, then interpreted, from memory
+    case torchZip = "torch-zip"  // a PyTorch checkpoint file (zip, legacy or bare pickle), opened, every small tensor viewed
 }
 
 let target: FuzzTarget = {
@@ -94,6 +96,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         _ = try? MM1Package.open("\(folder)/pkg.mm1")
     case .sentencepiece:
         _ = try? SentencePieceModel(bytes)
+    case .pickle:
+        guard let run = try? PickleMachine.run(bytes, isAllowed: TorchGlobals.isAllowed) else { return 0 }
+        _ = try? TorchStateDict(run.tree, legacy: size % 2 == 1)
+    case .torchZip:
+        guard let file = try? TorchCheckpointFile(path: write(bytes, to: "fuzz.pt")) else { return 0 }
+        for t in file.tensors where t.shape.elementCount <= 1 << 20 { _ = try? file.view(named: t.name) }
     case .hdf5:
         // The CLI runs this in its `__reader-worker hdf5` child (libhdf5 is not hardened); here it runs in process so
         // that a fault in our code around libhdf5 is seen with its stack.

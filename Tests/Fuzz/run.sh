@@ -15,7 +15,7 @@ TARGET=${1:?usage: run.sh TARGET|all [SECONDS] [RUNS]}
 SECONDS_EACH=${2:-60}
 RUNS=${3:--1}
 FUZZ_DIR=${FUZZ_DIR:-/tmp/mm1fuzz}
-TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manifest hdf5 sentencepiece"
+TARGETS="safetensors safetensors-index gguf dequantize zstd config mapping manifest hdf5 sentencepiece pickle torch-zip"
 [ "$TARGET" = all ] && set -- $TARGETS || set -- "$TARGET"
 # SKIP_BUILD=1: use the binary already built (several runs in parallel share one build folder).
 # SwiftPM passes its sanitizers to swiftc as separate -sanitize= flags, in no fixed order, and swiftc keeps only the
@@ -42,6 +42,15 @@ seeds() {  # TARGET -> the fixture files that seed it
     mapping) find Schemas/examples -name 'mapping-*.json' ;;
     manifest) find Schemas/examples -name 'package-*.json' ;;
     sentencepiece) find Tests/Fixtures/tokenizer-spm -name '*.model' ;;
+    pickle) { find Tests/Fixtures/pickle Tests/Fixtures/malformed/pickle Tests/Fixtures/fuzz-regressions/pickle -type f -size -256k \
+              \( -name '*.pkl' -o -name '*.bin' -o -name '*.pt' -o -name '*.pth' \) 2>/dev/null || true; } | while read -r f; do
+              if [ "$(head -c 2 "$f")" = PK ]; then  # a torch zip: its data.pkl is the pickle
+                out="$FUZZ_DIR/seed-pickles/$(echo "$f" | tr / _).pkl"; mkdir -p "$FUZZ_DIR/seed-pickles"
+                { unzip -p "$f" '*/data.pkl' > "$out" 2>/dev/null && [ -s "$out" ] && echo "$out"; } || true
+              else echo "$f"; fi
+            done ;;
+    torch-zip) find Tests/Fixtures/pickle Tests/Fixtures/malformed/pickle Tests/Fixtures/torch-zip Tests/Fixtures/malformed/torch-zip Tests/Fixtures/fuzz-regressions/torch-zip -type f -size -256k \
+              \( -name '*.bin' -o -name '*.pt' -o -name '*.pth' -o -name '*.ckpt' \) 2>/dev/null || true ;;
     hdf5) find Tests/Fixtures/hdf5 Tests/Fixtures/malformed/hdf5 Tests/Fixtures/fuzz-regressions/hdf5 -type f -name '*.h5' -size -256k ;;
   esac
 }

@@ -2,7 +2,7 @@ import Foundation
 import MM1TestSupport
 import Testing
 
-/// Every crafted bad input of every format (safetensors files and indexes, GGUF, zstd, HDF5: the one folder
+/// Every crafted bad input of every format (safetensors files and indexes, GGUF, zstd, HDF5, PyTorch pickles: the one folder
 /// Tests/Fixtures/malformed, a subfolder per format, each file listed with its expected error by the script
 /// that made it; see its README.md), run through the command a user would run: `mm1conv inspect PATH`
 /// must exit 65 with one `error:` line naming the file or folder. The per-format suites check each error's exact
@@ -38,20 +38,25 @@ import Testing
             guard let v = value as? [String: Any], v["expect"] as? String == "error" else { continue }
             all.append(Case(format: "hdf5", path: Fixtures.path("malformed/hdf5/\(name)"), category: v["category"] as? String ?? "?"))
         }
+        for format in ["pickle", "torch-zip"] {
+            for (name, value) in json("malformed/\(format)/expected.json") {
+                all.append(Case(format: format, path: Fixtures.path("malformed/\(format)/\(name)"), category: (value as? [String: Any])?["reason"] as? String ?? "?"))
+            }
+        }
         return all.sorted { $0.path < $1.path }
     }()
 
     @Test("the corpus spans every format and holds at least 60 bad inputs")
     func corpusSize() {
         let formats = Set(Self.cases.map(\.format))
-        #expect(formats == ["safetensors", "index", "gguf", "zstd", "hdf5"])
+        #expect(formats == ["safetensors", "index", "gguf", "zstd", "hdf5", "pickle", "torch-zip"])
         #expect(Self.cases.count >= 60, "\(Self.cases.count) cases")
     }
 
     /// Everything the expectation files name, reject or accept (accepted odd files and HDF5's helper targets).
     static let listed: Set<String> = {
         var names: Set<String> = []
-        for folder in ["safetensors", "index", "safetensors-accept"] {
+        for folder in ["safetensors", "index", "safetensors-accept", "pickle", "torch-zip"] {
             names.formUnion(json("malformed/\(folder)/expected.json").keys.map { "\(folder)/\($0)" })
         }
         let gguf = json("malformed/gguf/MANIFEST.json")

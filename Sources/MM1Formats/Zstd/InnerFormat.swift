@@ -14,8 +14,7 @@ enum InnerVerdict: Equatable {
     case valid(size: ClosedRange<UInt64>)
 }
 
-/// One format a zstd input may hold, recognised from its first bytes: a row of ``InnerFormatSniffer/all``
-/// (a torch zip or pickle sniffer would be one more row).
+/// One format a zstd input may hold, recognised from its first bytes: a row of ``InnerFormatSniffer/all``.
 struct InnerFormatSniffer: Sendable {
     /// The format's name in messages.
     let name: String
@@ -23,7 +22,7 @@ struct InnerFormatSniffer: Sendable {
     let examine: @Sendable (UnsafeRawBufferPointer) -> InnerVerdict
 
     /// Every format mm1conv reads from inside a zstd frame, tried in this order.
-    static let all: [InnerFormatSniffer] = [.safetensors, .gguf]
+    static let all: [InnerFormatSniffer] = [.safetensors, .gguf, .pytorch]
 
     /// Most bytes held back while a header is read (a GGUF header, with its tokenizer, is a few MB).
     static let maxHeaderBytes = 128 << 20
@@ -31,6 +30,18 @@ struct InnerFormatSniffer: Sendable {
     /// Bytes after a GGUF data section (padded to the alignment) accepted inside zstd: the reader accepts
     /// trailing bytes with a warning (as ggml does), so some are allowed here too; more is a bomb.
     static let ggufTrailingBytes: UInt64 = 1 << 20
+
+    /// A PyTorch checkpoint: a zip (`torch.save` since 1.6) or the legacy stacked pickles, by their magic. Its
+    /// size shows only at its end (the zip's central directory, the legacy storage list), so the output is capped
+    /// by the free space alone; the reader checks the whole file once it is out.
+    static let pytorch = InnerFormatSniffer(name: "PyTorch") { bytes in
+        let magics: [[UInt8]] = [[0x50, 0x4B, 0x03, 0x04], TorchCheckpointFile.legacyMagic]
+        let need = magics.map(\.count).max()!
+        let head = Array(bytes.prefix(need))
+        if magics.contains(where: { head.starts(with: $0) }) { return .valid(size: UInt64(bytes.count)...UInt64.max) }
+        if head.count < need, magics.contains(where: { $0.starts(with: head) }) { return .needMore(need) }
+        return .notThisFormat("PyTorch: neither a zip nor the legacy format's magic number")
+    }
 
     /// An 8-byte little-endian header length (1 … 100,000,000, the reader's limit), a JSON object, then
     /// exactly the data its entries declare.
