@@ -47,6 +47,8 @@ public struct ParameterBuilder<Value> {
     private let make: (ParameterSpec) throws -> Value
     /// Every specification made so far, in order.
     public private(set) var specs: [ParameterSpec] = []
+    /// Every value made so far, in the order of ``specs``.
+    public private(set) var values: [Value] = []
     private var prefix: [String] = []
     private let component: Component
 
@@ -58,8 +60,10 @@ public struct ParameterBuilder<Value> {
     /// A parameter called `prefix.name` with `shape`.
     public mutating func parameter(_ name: String, _ dimensions: [Int], _ role: ParameterRole) throws -> Value {
         let spec = ParameterSpec(name: (prefix + [name]).joined(separator: "."), shape: try Shape(dimensions), role: role, component: component)
+        let value = try make(spec)
         specs.append(spec)
-        return try make(spec)
+        values.append(value)
+        return value
     }
 
     /// Runs `body` with `name` appended to the prefix of every parameter it makes.
