@@ -119,7 +119,7 @@ import Darwin
             let at = try #require(part.location, "\(part.name)")
             #expect(at.path == "\(package.path)/\(entry.shard)" && at.offset == entry.offset && at.byteCount == entry.bytes, "\(part.name)")
         }
-        for name in ["language.layers.0.attention.q.weight.scales", "vision.patch_embedding.weight"] {
+        for name in ["language.layers.0.attention.q.weight.scales", "vision.patch_embed.weight"] {
             let part = try package.storedPart(named: name)
             let at = part.location!
             let fd = open(at.path, O_RDONLY)
