@@ -44,6 +44,7 @@ public struct PackageError: Error, Sendable, Equatable, CustomStringConvertible 
 /// its plain ones also through ``MM1Package/view(named:)``, and every stored tensor, quantization
 /// parts included, through ``MM1Package/storedPart(named:)``.
 public struct PackageLookupError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Why a name is refused.
     public enum Reason: Sendable, Equatable {
         /// Neither a parameter nor a stored tensor of the package.
         case noSuchTensor
@@ -56,14 +57,17 @@ public struct PackageLookupError: Error, Sendable, Equatable, CustomStringConver
     public let package: String
     /// The name asked for.
     public let name: String
+    /// Why the name is refused.
     public let reason: Reason
 
+    /// The error for `name` asked of the package at `package`.
     public init(package: String, name: String, reason: Reason) {
         self.package = package
         self.name = name
         self.reason = reason
     }
 
+    /// What was asked, why it is refused, and what to call instead.
     public var description: String {
         switch reason {
         case .noSuchTensor:

@@ -189,6 +189,7 @@ public struct StoredPart: Sendable, CustomStringConvertible {
     /// The stored bytes, zero-copy.
     public let view: TensorView
 
+    /// `view`, stored as the `role` of `parameter`.
     public init(parameter: String, role: Role, view: TensorView) {
         self.parameter = parameter
         self.role = role

@@ -14,6 +14,7 @@ public struct FileLocation: Sendable, Hashable, CustomStringConvertible {
     /// How many bytes.
     public let byteCount: Int
 
+    /// `byteCount` bytes at `offset` of the file at `path`.
     public init(path: String, offset: Int, byteCount: Int) {
         self.path = path
         self.offset = offset

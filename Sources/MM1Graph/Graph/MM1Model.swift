@@ -12,9 +12,13 @@
 /// let mine = try package.model.map { spec, stored in try upload(stored) }   // MM1Model<MyTensor>
 /// ```
 public struct MM1Model<P> {
+    /// The configuration the tree was built from.
     public let config: MM1Config
+    /// The image encoder's parameters (`vision.*`).
     public let vision: VisionEncoder<P>
+    /// The connector's parameters (`connector.*`), one case per connector kind.
     public let connector: Connector<P>
+    /// The decoder's parameters (`language.*`).
     public let language: LanguageModel<P>
     /// Every parameter's specification, in declaration order (vision, connector, language).
     public let specs: [ParameterSpec]
