@@ -46,17 +46,12 @@ struct DeviceTensor {
     let byteCount: Int
 }
 
-let arguments = CommandLine.arguments
-guard arguments.count == 4 else {
-    print("usage: Loader PACKAGE.mm1 INT4-PACKAGE.mm1 REFERENCE.safetensors")
-    exit(64)
-}
-var checks = Checks()
-
-do {
+/// Runs every step on the two packages and the reference file, recording each check in `checks`.
+/// - Throws: what the library throws when a file cannot be opened or read.
+func load(_ packagePath: String, _ int4Path: String, reference referencePath: String, checks: inout Checks) throws {
     // 1. Open a package (the manifest is checked against its shards) and read its config.
-    let package = try MM1Package.open(arguments[1])
-    let int4 = try MM1Package.open(arguments[2])
+    let package = try MM1Package.open(packagePath)
+    let int4 = try MM1Package.open(int4Path)
     print("\(package.path): \(package.manifest.config)")
     checks.expect(package.manifest.config == int4.manifest.config, "the int4 copy has the same config")
 
@@ -98,10 +93,10 @@ do {
     let layout = quantized.layout
     print("\(stored)")
     for part in stored.parts { print("  \(part.role.rawValue): \(part.name) \(part.dtype) \(part.shape) at \(part.location!)") }
-    do {
+    do throws(PackageLookupError) {
         _ = try int4.view(named: stored.name)
         checks.expect(false, "view(named:) of a quantized parameter throws")
-    } catch let error as PackageLookupError {
+    } catch {
         print("  view(named:) refuses it: \(error)")
         checks.expect(error.reason == .quantized(quantized.format), "view(named:) of a quantized parameter throws .quantized")
     }
@@ -129,7 +124,7 @@ do {
     checks.expect(dot / norms > 0.99, "int4 values follow the original (cosine > 0.99)")
 
     // 5. The reference forward pass through public API, against what PyTorch computed.
-    let reference = try ReferenceActivations.read(arguments[3])
+    let reference = try ReferenceActivations.read(referencePath)
     print("reference stages: \(reference.expected.order.joined(separator: " "))")
     let report = try Verifier.verify(MM1Forward(model: package.model, weights: ViewWeights()), reference: reference)
     let worst = report.stages.compactMap { s in s.metrics.map { (s.stage, $0.scaledError) } }.max { $0.1 < $1.1 }
@@ -140,10 +135,19 @@ do {
     let agreement = LogitMetrics(expected: reference.expected["logits"]!.values, actual: logits.values, vocab: logits.shape.last!).top1Agreement
     print("int4 forward pass: top-1 agreement with PyTorch \(agreement)")
     checks.expect(logits.shape == reference.expected["logits"]!.shape, "int4 logits have the reference's shape")
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 4 else {
+    print("usage: Loader PACKAGE.mm1 INT4-PACKAGE.mm1 REFERENCE.safetensors")
+    exit(64)
+}
+var checks = Checks()
+do {
+    try load(arguments[1], arguments[2], reference: arguments[3], checks: &checks)
 } catch {
     checks.expect(false, "\(error)")
 }
-
 print(checks.failures.isEmpty ? "loader sample: all \(checks.count) checks passed" : "loader sample: \(checks.failures.count) of \(checks.count) checks FAILED")
 exit(checks.failures.isEmpty ? 0 : 1)
 
