@@ -15,7 +15,7 @@ INTEROP_DIR ?= $(CURDIR)/.build/interop
 
 PREFIX ?= /usr/local
 
-.PHONY: setup setup-interop sample test install swift-test interop fixtures bench
+.PHONY: setup setup-interop sample test install swift-test interop fixtures bench loader-sample
 
 ## What the tool needs: the system libraries (apt as root, brew on macOS). Nothing from PyPI.
 setup:
@@ -53,12 +53,25 @@ sample: setup
 ## Every test: Swift tests (which also write files for the interop check), then the Python interop check.
 test: setup-interop
 	MM1_INTEROP_DIR=$(INTEROP_DIR) swift test
+	$(MAKE) loader-sample
 	$(PY) Tests/Interop/check_safetensors.py $(INTEROP_DIR)/safetensors
 	$(PY) Tests/Interop/check_schemas.py $(INTEROP_DIR)
 	$(PY) Tests/Interop/check_gguf.py $(INTEROP_DIR)
 	$(PY) Tests/Interop/check_runtimes.py $(INTEROP_DIR)
 	@# A few seconds of fuzzing per parser (libFuzzer ships with Swift on Linux): any crash fails the run.
 	@if [ "$$(uname)" = Linux ]; then FUZZ_DIR=$(CURDIR)/.build/fuzz-smoke bash Tests/Fuzz/run.sh all 5; fi
+
+## The library used from outside: Samples/Loader, a separate package that imports only MM1Kit, built (in its
+## own scratch folder, with this package's dependencies) and run on the sample package, its int4 copy and
+## PyTorch's reference activations. It exits non-zero on any mismatch.
+LOADER_DIR := $(CURDIR)/.build/loader-sample
+loader-sample:
+	swift build --product mm1conv
+	mkdir -p $(LOADER_DIR)
+	.build/debug/mm1conv import Samples/tiny-mm1 --out $(LOADER_DIR)/tiny-mm1.mm1 --force
+	.build/debug/mm1conv quantize $(LOADER_DIR)/tiny-mm1.mm1 --int4 --no-verify --out $(LOADER_DIR)/tiny-mm1-int4.mm1 --force
+	swift build --package-path Samples/Loader --scratch-path .build/loader --product Loader
+	.build/loader/debug/Loader $(LOADER_DIR)/tiny-mm1.mm1 $(LOADER_DIR)/tiny-mm1-int4.mm1 Samples/tiny-mm1/reference.safetensors
 
 ## Regenerate golden fixtures and the samples (needs torch, transformers, timm, open_clip and apple/ml-aim's
 ## sources in AIM_SRC, see generate_aim.py; not part of the tests).

@@ -32,7 +32,7 @@ public enum ExitStatus {
         case is FormatError, is ConversionError, is TensorLookupError, is ImportError, is ConfigError, is DecodingError: dataError
         case let e as PackageError: e.reason == .noManifest ? noInput : dataError
         case is ValidationFailure: usage
-        case is ReferenceError, is GGUFExport.ExportError, is QuantizationError: dataError
+        case is ReferenceError, is GGUFExport.ExportError, is QuantizationError, is PackageLookupError: dataError
         case let e as QuantizationPolicyError:
             switch e {
             case .alreadyQuantized, .nameCollision: dataError

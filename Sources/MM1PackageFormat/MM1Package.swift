@@ -5,26 +5,52 @@ import MM1Quantization
 import MM1Tensor
 
 /// An MM1 package opened for reading: its manifest, checked against its shards, and the typed model
-/// whose leaves are zero-copy views: plain tensors, or a quantized parameter's codes, scales and
-/// biases, dequantized on demand.
+/// whose leaves are ``StoredTensor``s: zero-copy views of a plain tensor, or of a quantized
+/// parameter's codes, scales and biases, dequantized on demand.
 ///
 /// ```swift
 /// let package = try MM1Package.open("model.mm1")
+/// print(package.manifest.config)                                 // a one-line summary
 /// let q = package.model.language.layers[3].attention.q.weight   // StoredTensor, no copy
 /// let values = try q.floats()                                    // converted or dequantized
-/// if case .quantized(let codes) = q { print(codes.format) }      // e.g. int4 symmetric g32
+/// print(q.storageDescription, q.byteCount)                       // e.g. int4 symmetric g32 (U8 codes, F16 scales)
+/// for (spec, tensor) in package.parameters { … }                 // every parameter, in graph order
+/// for part in package.storage { print(part.name, part.location!) }   // every stored tensor, file and offset
 /// ```
-public final class MM1Package: TensorSource, @unchecked Sendable {
+///
+/// Three ways in, by what a loader wants:
+/// - parameters (``parameters``, ``parameter(named:)``, ``model``): one ``StoredTensor`` per
+///   parameter of the config, plain or quantized;
+/// - plain values (``view(named:)``): a plain parameter's view; a quantized name throws
+///   ``PackageLookupError/Reason/quantized(_:)`` rather than return its codes;
+/// - raw storage (``storage``, ``storedPart(named:)``): every tensor the shards hold, each a
+///   ``StoredPart`` that says what it is: a plain parameter, or a quantized one's codes (under the
+///   parameter's name), scales or biases (their names in the manifest entry, by default `NAME.scales`
+///   and `NAME.biases`). A quantized package so stores more tensors than it has parameters.
+///
+/// Views stay valid for as long as any of them, or the package, lives.
+public final class MM1Package: @unchecked Sendable {
+    /// The package folder, as given to ``open(_:)``.
     public let path: String
+    /// `mm1.json`: config, tensor entries (shard, dtype, shape, offset, hash, quantization), provenance.
     public let manifest: PackageManifest
+    /// The config's graph with every leaf its ``StoredTensor``:
+    /// `model.language.layers[3].attention.q.weight`.
     public let model: MM1Model<StoredTensor>
+    /// The shards, mapped, sorted by file name.
     public let files: [SafetensorsFile]
-    private let views: [String: TensorView]
+    /// Every stored tensor, sorted by name (``TensorInfo/nameOrder(_:_:)``).
+    public let storage: [StoredPart]
+    private let parts: [String: StoredPart]
     private let stored: [String: StoredTensor]
 
     /// Opens and checks a package: every tensor of the manifest must be in its shard with the same
-    /// dtype, shape and offset, no shard may hold other tensors, and the tensors must be exactly the
-    /// parameters of the manifest's configuration.
+    /// dtype, shape and offset, no shard may hold other tensors, a quantized parameter's parts must
+    /// agree with its format, and the tensors must be exactly the parameters of the manifest's
+    /// configuration. Nothing is hashed (``PackageIntegrity`` does that).
+    /// - Throws: ``PackageError`` naming what disagrees (no manifest, a missing shard, a tensor that
+    ///   differs from its entry, a parameter missing); `FileSystemError` or `FormatError` when a
+    ///   shard cannot be mapped or read as safetensors.
     public static func open(_ path: String) throws -> MM1Package { try MM1Package(path: path) }
 
     init(path: String) throws {
@@ -88,27 +114,55 @@ public final class MM1Package: TensorSource, @unchecked Sendable {
         for spec in graph.specs where stored[spec.name]!.shape != spec.shape.dimensions {
             throw fail(.graphMismatch("\(spec.name) is \(stored[spec.name]!.shape), the config needs \(spec.shape)"))
         }
-        self.views = views
         self.stored = stored
         self.files = files.keys.sorted().map { files[$0]! }
         self.model = try MM1Model(config: manifest.config) { spec in stored[spec.name]! }
+        storage = stored.values.flatMap(\.parts).sorted { TensorInfo.nameOrder($0.name, $1.name) }
+        parts = Dictionary(uniqueKeysWithValues: storage.map { ($0.name, $0) })
+    }
+
+    /// Every parameter with its stored tensor, in the order of the graph's specs (vision, connector,
+    /// language; ``MM1Model/specs``): the model's ``MM1Model/parameters`` under loader names.
+    public var parameters: [(spec: ParameterSpec, tensor: StoredTensor)] {
+        model.parameters.map { (spec: $0.spec, tensor: $0.value) }
     }
 
     /// The parameter called `name` (canonical), plain or quantized.
-    public func parameter(named name: String) throws(TensorLookupError) -> StoredTensor {
-        guard let p = stored[name] else { throw TensorLookupError(name: name, source: path) }
-        return p
+    /// - Throws: ``PackageLookupError``: ``PackageLookupError/Reason/quantizationPart(of:role:)`` for
+    ///   a quantized parameter's scales or biases, ``PackageLookupError/Reason/noSuchTensor`` for
+    ///   any other name that is not a parameter.
+    public func parameter(named name: String) throws(PackageLookupError) -> StoredTensor {
+        if let p = stored[name] { return p }
+        throw lookupError(name)
+    }
+
+    /// The view of the plain parameter called `name`: its values in their stored dtype.
+    /// - Throws: ``PackageLookupError``: ``PackageLookupError/Reason/quantized(_:)`` when the
+    ///   parameter is quantized (its stored tensor is codes: ``parameter(named:)`` dequantizes,
+    ///   ``storedPart(named:)`` gives the codes), as ``parameter(named:)`` for other names.
+    public func view(named name: String) throws(PackageLookupError) -> TensorView {
+        switch try parameter(named: name) {
+        case .plain(let view): return view
+        case .quantized(let q): throw PackageLookupError(package: path, name: name, reason: .quantized(q.format))
+        }
+    }
+
+    /// The stored tensor called `name` as the shard holds it, with its role: a plain parameter, or a
+    /// quantized one's codes (under the parameter's name), scales or biases.
+    /// - Throws: ``PackageLookupError`` (``PackageLookupError/Reason/noSuchTensor``) when no shard
+    ///   holds it.
+    public func storedPart(named name: String) throws(PackageLookupError) -> StoredPart {
+        guard let part = parts[name] else { throw PackageLookupError(package: path, name: name, reason: .noSuchTensor) }
+        return part
     }
 
     /// Whether any parameter is quantized.
     public var isQuantized: Bool { manifest.isQuantized }
 
-    public var sourceDescription: String { path }
-    public var tensors: [TensorInfo] { views.values.map(\.info).sorted { $0.name < $1.name } }
-    public var metadata: [String: String] { [:] }
-    public func info(named name: String) -> TensorInfo? { views[name]?.info }
-    public func view(named name: String) throws(TensorLookupError) -> TensorView {
-        guard let v = views[name] else { throw TensorLookupError(name: name, source: path) }
-        return v
+    private func lookupError(_ name: String) -> PackageLookupError {
+        if let part = parts[name], part.role != .plain, part.role != .codes {
+            return PackageLookupError(package: path, name: name, reason: .quantizationPart(of: part.parameter, role: part.role))
+        }
+        return PackageLookupError(package: path, name: name, reason: .noSuchTensor)
     }
 }

@@ -34,16 +34,35 @@ public struct StageTensor: Sendable, Equatable {
     }
 }
 
-/// The stage outputs of a forward pass, in the order they were computed. Stage names are those of the
-/// reference-activations file without `expect.` (`vision.embeddings`, `vision.layer.3`,
-/// `vision_features`, `connector.pool`, `image_embeds`, `language.layer.0`, `logits`, …).
-public struct ForwardStages: Sendable {
+/// Stage outputs of a forward pass (computed, or expected by a reference file) in pipeline order,
+/// each found by name: `stages["logits"]`, or `for (stage, tensor) in stages`. Stage names are those
+/// of the reference-activations file without `expect.` (`vision.embeddings`, `vision.layer.3`,
+/// `vision_features`, `connector.stage.0`, `connector.pool`, `connector.stage.1`, `image_embeds`,
+/// `language.embeddings`, `language.layer.0`, `logits`).
+public struct ForwardStages: Sendable, Sequence {
     /// Stage names in pipeline order.
     public private(set) var order: [String] = []
     /// Each stage's tensor.
     public private(set) var tensors: [String: StageTensor] = [:]
 
+    /// No stages.
     public init() {}
+
+    /// `stages` put in pipeline order (``pipelineOrder(_:_:)``); names the forward pass does not
+    /// compute come last, in the order given.
+    /// - Precondition: the names differ.
+    public init(pipelineOrderOf stages: [(stage: String, tensor: StageTensor)]) {
+        let ranked = stages.enumerated().sorted { a, b in
+            switch (Self.pipelinePosition(a.element.stage), Self.pipelinePosition(b.element.stage)) {
+            case let (x?, y?): x < y || (x == y && a.offset < b.offset)
+            case (.some, nil): true
+            case (nil, .some): false
+            case (nil, nil): a.offset < b.offset
+            }
+        }
+        order = ranked.map(\.element.stage)
+        tensors = Dictionary(uniqueKeysWithValues: stages.map { ($0.stage, $0.tensor) })
+    }
 
     /// Appends one sample's value of `stage` (`sampleShape`, without the batch dimension).
     mutating func append(_ stage: String, sampleShape: [Int], _ values: [Float]) {
@@ -57,7 +76,45 @@ public struct ForwardStages: Sendable {
         }
     }
 
+    /// The tensor of `stage`, or nil when there is none.
     public subscript(stage: String) -> StageTensor? { tensors[stage] }
+
+    /// How many stages.
+    public var count: Int { order.count }
+
+    /// The stages with their tensors, in pipeline order.
+    public func makeIterator() -> Iterator { Iterator(names: order.makeIterator(), tensors: tensors) }
+
+    /// Walks the stages in pipeline order.
+    public struct Iterator: IteratorProtocol {
+        fileprivate var names: IndexingIterator<[String]>
+        fileprivate let tensors: [String: StageTensor]
+        /// The next stage and its tensor.
+        public mutating func next() -> (stage: String, tensor: StageTensor)? { names.next().map { (stage: $0, tensor: tensors[$0]!) } }
+    }
+
+    /// Whether the forward pass computes stage `a` before stage `b`; stages it does not compute
+    /// compare as neither.
+    public static func pipelineOrder(_ a: String, _ b: String) -> Bool {
+        guard let x = pipelinePosition(a), let y = pipelinePosition(b) else { return false }
+        return x < y
+    }
+
+    /// The stages of one block or step, in the order ``MM1Forward/run(_:keep:)`` computes them; the
+    /// numbered ones (`vision.layer.N`, `language.layer.N`) by their number.
+    private static let pipeline = ["vision.embeddings", "vision.layer.", "vision_features", "connector.stage.0", "connector.pool",
+                                   "connector.stage.1", "image_embeds", "language.embeddings", "language.layer.", "logits"]
+
+    /// `(step, layer)` of a stage the forward pass computes, nil for any other name.
+    private static func pipelinePosition(_ stage: String) -> (Int, Int)? {
+        if let step = pipeline.firstIndex(of: stage) { return (step, 0) }
+        for (step, prefix) in pipeline.enumerated() where prefix.hasSuffix(".") && stage.hasPrefix(prefix) {
+            let number = stage.dropFirst(prefix.count)
+            guard let layer = Int(number), String(layer) == number else { return nil }
+            return (step, layer)
+        }
+        return nil
+    }
 }
 
 /// The steps of an MM1 forward pass, one block at a time, so that a driver can run one model end to

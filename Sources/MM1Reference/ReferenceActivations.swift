@@ -9,12 +9,16 @@ public struct ReferenceActivations: Sendable {
     public let path: String
     /// The inputs to run.
     public let inputs: ForwardInputs
-    /// The expected stages (`expect.` removed), in file order.
-    public let expected: [(stage: String, tensor: StageTensor)]
+    /// The expected stages (`expect.` removed) in pipeline order, each found by name:
+    /// `expected["logits"]`, or `for (stage, tensor) in expected`. Names the forward pass does not
+    /// compute come last, in file order (``Verifier`` reports them as skipped).
+    public let expected: ForwardStages
 
     /// Reads and checks `path`: `input.input_ids` (I64/I32 `[B, T]`) and `input.pixel_values` (a float
     /// dtype, `[B, 3, S, S]`), at least one of them (ids alone: a text-only check; pixels alone: an
     /// encoder-and-connector check); every other tensor must be an `expect.*` of a float dtype.
+    /// - Throws: ``ReferenceError`` naming the tensor that breaks a rule; `FileSystemError` or
+    ///   `FormatError` when the file cannot be read as safetensors.
     public static func read(_ path: String) throws -> ReferenceActivations {
         let file = try SafetensorsFile(path: path)
         func fail(_ tensor: String?, _ reason: String) -> ReferenceError { .referenceFile(path: path, tensor: tensor, reason: reason) }
@@ -54,7 +58,7 @@ public struct ReferenceActivations: Sendable {
         guard !sequences.isEmpty else { throw fail(nil, "holds neither input.input_ids nor input.pixel_values") }
         let batch = sequences.count
 
-        var expected: [(String, StageTensor)] = []
+        var expected: [(stage: String, tensor: StageTensor)] = []
         for info in file.tensors.sorted(by: { $0.byteRange.lowerBound < $1.byteRange.lowerBound }) {
             if info.name == "input.input_ids" || info.name == "input.pixel_values" { continue }
             guard info.name.hasPrefix("expect."), info.name.count > 7 else {
@@ -63,8 +67,8 @@ public struct ReferenceActivations: Sendable {
             guard info.shape.dimensions.first == batch || info.name.hasPrefix("expect.vision") || info.name.hasPrefix("expect.connector") || info.name == "expect.image_embeds" else {
                 throw fail(info.name, "batch dimension \(info.shape.dimensions.first ?? 0) differs from input_ids' \(batch)")
             }
-            expected.append((String(info.name.dropFirst(7)), StageTensor(shape: info.shape.dimensions, values: try floats(info.name))))
+            expected.append((stage: String(info.name.dropFirst(7)), tensor: StageTensor(shape: info.shape.dimensions, values: try floats(info.name))))
         }
-        return ReferenceActivations(path: path, inputs: ForwardInputs(pixelValues: pixels, imageSize: imageSize, inputIDs: sequences), expected: expected)
+        return ReferenceActivations(path: path, inputs: ForwardInputs(pixelValues: pixels, imageSize: imageSize, inputIDs: sequences), expected: ForwardStages(pipelineOrderOf: expected))
     }
 }

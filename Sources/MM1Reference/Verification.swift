@@ -58,11 +58,11 @@ public enum Verifier {
 
     /// Runs `forward` on the reference file's inputs and compares every stage the file holds.
     public static func verify<W>(_ forward: MM1Forward<W>, reference: ReferenceActivations, tolerance: Double = defaultTolerance) throws(ReferenceError) -> VerificationReport {
-        let wanted = Set(reference.expected.map(\.stage))
+        let wanted = Set(reference.expected.order)
         let computed = try forward.run(reference.inputs) { wanted.contains($0) }
         var reports: [StageReport] = []
         for stage in computed.order {
-            guard let expected = reference.expected.first(where: { $0.stage == stage })?.tensor else { continue }
+            guard let expected = reference.expected[stage] else { continue }
             reports.append(compare(stage, expected: expected, actual: computed[stage]!, tolerance: tolerance))
         }
         for (stage, tensor) in reference.expected where computed[stage] == nil {

@@ -6,7 +6,7 @@ import MM1Tensor
 
 /// One parameter's values as `Float`, ready for the forward pass: either a zero-copy view of a
 /// little-endian F32 tensor that happens to be 4-byte aligned, or a converted copy (BF16, F16, F8,
-/// unaligned F32 — and, once quantized packages exist, dequantized codes).
+/// unaligned F32, or a quantized parameter's codes dequantized).
 public final class Weight: @unchecked Sendable {
     /// The parameter's shape, outermost dimension first.
     public private(set) var shape: [Int]

@@ -18,9 +18,22 @@ public struct TensorView: @unchecked Sendable {
         self.owner = owner
     }
 
+    /// The tensor's name in its file.
     public var name: String { info.name }
+    /// The element type, as stored.
     public var dtype: DType { info.dtype }
+    /// The shape, outermost dimension first.
     public var shape: Shape { info.shape }
+    /// Bytes the view holds (`info.byteCount`), as ``QuantizedTensor``'s and `StoredTensor`'s `byteCount`.
+    public var byteCount: Int { bytes.count }
+
+    /// Where the bytes are in their file, for a runtime that reads or transfers them itself (`pread`,
+    /// DMA, `cudaMemcpy` from its own mapping): the mapped file's path and the offset from its first
+    /// byte. Nil for a view of memory that is not a mapped file (``init(info:filling:)``).
+    public var location: FileLocation? {
+        guard let file = owner as? MappedFile, let base = file.bytes.baseAddress, let start = bytes.baseAddress else { return nil }
+        return FileLocation(path: file.path, offset: start - base, byteCount: bytes.count)
+    }
 
     /// Drops the resident pages of this view's bytes when it points into a ``MappedFile`` (see
     /// ``MappedFile/releasePages(_:)``); the view stays valid.

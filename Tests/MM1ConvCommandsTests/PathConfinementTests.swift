@@ -22,8 +22,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: inner, withIntermediateDirectories: true)
         // The sample's canonical tensors plus hostile extras, in one checkpoint.
         let package = try Fixtures.importSample(into: dir)
-        var entries: [(SafetensorsLayout.Entry, [UInt8])] = try package.tensors.map { info in
-            (.init(name: info.name, dtype: info.dtype, shape: info.shape), try package.view(named: info.name).withUnsafeBytes { Array($0) })
+        var entries: [(SafetensorsLayout.Entry, [UInt8])] = package.storage.map { part in
+            (.init(name: part.name, dtype: part.dtype, shape: part.shape), part.view.withUnsafeBytes { Array($0) })
         }
         for name in ["../../escaped", "/tmp/absolute", "a/b/c", "nul\u{0}byte", "..", "model-00001-of-00001.safetensors"] {
             entries.append((.init(name: name, dtype: .f32, shape: [1]), [0, 0, 128, 63]))

@@ -64,10 +64,10 @@ import Testing
         let b = try CommandRunner.run(["import", Fixtures.root.appendingPathComponent("Samples/tiny-mm1").path, "--out", fromSafetensors])
         #expect(b.status == 0, "\(b.stderr)")
         let x = try MM1Package.open(fromBin), y = try MM1Package.open(fromSafetensors)
-        #expect(x.tensors.map(\.name) == y.tensors.map(\.name))
-        for info in y.tensors {
-            let p = try x.view(named: info.name), q = try y.view(named: info.name)
-            #expect(p.dtype == q.dtype && p.shape == q.shape && p.bytes.elementsEqual(q.bytes), "\(info.name)")
+        #expect(x.storage.map(\.name) == y.storage.map(\.name))
+        for part in y.storage {
+            let p = try x.storedPart(named: part.name).view, q = part.view
+            #expect(p.dtype == q.dtype && p.shape == q.shape && p.bytes.elementsEqual(q.bytes), "\(part.name)")
         }
         let v = try CommandRunner.run(["verify", fromBin, "--reference", Fixtures.root.appendingPathComponent("Samples/tiny-mm1/reference.safetensors").path])
         #expect(v.status == 0, "\(v.stderr)")

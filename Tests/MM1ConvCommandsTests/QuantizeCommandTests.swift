@@ -31,7 +31,7 @@ import Testing
         let original = try MM1Package.open(source), quantized = try MM1Package.open(out)
         #expect(quantized.isQuantized)
         var checked = 0
-        for info in original.tensors {
+        for info in original.parameters.map(\.spec) {
             let stored = try quantized.parameter(named: info.name)
             let values = try original.parameter(named: info.name).floats()
             guard case .quantized(let q) = stored else {

@@ -29,7 +29,7 @@ import Testing
         let quantized = try MM1Package.open(dir.file("q.mm1"))
         let gguf = try GGUFFile(path: Fixtures.path("gguf/quantized-llama.gguf"))
         let sources: [Reader] = [
-            Reader(names: package.tensors.map(\.name)) { try package.view(named: $0).floats() },
+            Reader(names: package.storage.map(\.name)) { try package.view(named: $0).floats() },
             Reader(names: quantized.model.specs.map(\.name)) { try quantized.parameter(named: $0).floats() },
             Reader(names: gguf.tensors.map(\.name)) { try gguf.view(named: $0).floats() },
         ]

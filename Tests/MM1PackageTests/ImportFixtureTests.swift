@@ -40,7 +40,7 @@ import Testing
         defer { dir.remove() }
         let package = try Self.importPackage(Self.dialect(source), config: try Self.config(canonicalName), into: dir)
         let canonical = try Self.canonical(canonicalName)
-        #expect(package.tensors.map(\.name) == canonical.tensors.map(\.name))
+        #expect(package.storage.map(\.name) == canonical.tensors.map(\.name))
         for info in canonical.tensors {
             let ours = try package.view(named: info.name)
             #expect(ours.shape == info.shape, "\(info.name)")

@@ -56,6 +56,26 @@ public struct MM1Config: Codable, Sendable, Equatable {
     public func jsonData() throws -> Data { try StableJSON.encode(self) }
 }
 
+extension MM1Config: CustomStringConvertible {
+    /// One line for printing: encoder, resolution, connector and image tokens, decoder shape, experts.
+    ///
+    /// `CLIP encoder 2 layers × 32, 84 px / 14 → C-Abstractor, 16 image tokens → decoder 4 layers × 64,
+    /// 4 heads (2 KV), vocab 256, dense`
+    public var description: String {
+        let v = vision, l = language
+        let connectorName = switch connector {
+        case .averagePool: "average pool"
+        case .attentionPool: "attention pool"
+        case .cAbstractor: "C-Abstractor"
+        case .mlp: "MLP projector"
+        }
+        let experts = l.moe.map { "\($0.experts) experts top-\($0.topK) in \($0.sparseLayers.count) of \(l.layers) layers" } ?? "dense"
+        return "\(v.kind.rawValue.uppercased()) encoder \(v.depth) layers × \(v.width), \(v.imageSize) px / \(v.patchSize)"
+            + " → \(connectorName), \(imageTokens) image tokens"
+            + " → decoder \(l.layers) layers × \(l.hiddenSize), \(l.heads) heads (\(l.kvHeads) KV), vocab \(l.vocabSize), \(experts)"
+    }
+}
+
 extension ConfigError {
     /// Turns a `DecodingError` into a message with the failing key path, e.g.
     /// "language.kv_heads: expected Int, found a string".

@@ -1,5 +1,5 @@
 /// Building blocks shared by the components. Each is generic over what a parameter is
-/// (``ParameterSpec`` for the graph, a tensor view for a loaded package).
+/// (``ParameterSpec`` for the graph, a package's stored tensor, or a runtime's own tensor type).
 
 /// `y = x·Wᵀ + b`; weight `[out, in]`.
 public struct Linear<P> {

@@ -41,25 +41,31 @@ public struct ParameterSpec: Sendable, Hashable, Codable, CustomStringConvertibl
 }
 
 /// Makes the parameters of a graph, in declaration order, from a factory that turns each
-/// specification into a value: the specification itself (the graph), a zero-copy view (a loaded
-/// package), or anything else.
+/// specification into a value: the specification itself (the graph), a package's stored tensor (a
+/// loaded package), or anything else.
 public struct ParameterBuilder<Value> {
     private let make: (ParameterSpec) throws -> Value
     /// Every specification made so far, in order.
     public private(set) var specs: [ParameterSpec] = []
+    /// Every value made so far, in the order of ``specs``.
+    public private(set) var values: [Value] = []
     private var prefix: [String] = []
     private let component: Component
 
+    /// A builder for the parameters of `component`, each made by `make`.
     public init(component: Component, make: @escaping (ParameterSpec) throws -> Value) {
         self.component = component
         self.make = make
     }
 
     /// A parameter called `prefix.name` with `shape`.
+    /// - Throws: `Shape.Invalid` when `dimensions` is not a shape, or whatever `make` throws.
     public mutating func parameter(_ name: String, _ dimensions: [Int], _ role: ParameterRole) throws -> Value {
         let spec = ParameterSpec(name: (prefix + [name]).joined(separator: "."), shape: try Shape(dimensions), role: role, component: component)
+        let value = try make(spec)
         specs.append(spec)
-        return try make(spec)
+        values.append(value)
+        return value
     }
 
     /// Runs `body` with `name` appended to the prefix of every parameter it makes.
