@@ -1,18 +1,18 @@
 /// A failure of the pickle machine: the rule broken and the pickle byte of the opcode at fault.
-public struct PickleFailure: Error, Sendable, Equatable {
-    public let violation: PickleViolation
-    public let offset: Int
+package struct PickleFailure: Error, Sendable, Equatable {
+    package let violation: PickleViolation
+    package let offset: Int
     /// The dict keys under which the value being built sat, outermost first (`model.w`), when the
     /// stack shows them.
-    public var keyPath: String?
+    package var keyPath: String?
 
-    public init(violation: PickleViolation, offset: Int, keyPath: String? = nil) {
+    package init(violation: PickleViolation, offset: Int, keyPath: String? = nil) {
         self.violation = violation
         self.offset = offset
         self.keyPath = keyPath
     }
 
-    public static func == (a: PickleFailure, b: PickleFailure) -> Bool { a.violation == b.violation && a.offset == b.offset }
+    package static func == (a: PickleFailure, b: PickleFailure) -> Bool { a.violation == b.violation && a.offset == b.offset }
 }
 
 /// The bytes of one pickle, read front to back; every length is checked against what is left.

@@ -11,7 +11,7 @@
 ///
 /// Every count and length comes through ``PickleLimits`` and checked arithmetic; the machine never
 /// allocates more than the input's size times a small factor, and never recurses.
-public final class PickleMachine {
+package final class PickleMachine {
     var input: PickleInput
     private let isAllowed: (PickleGlobal) -> Bool
     var stack: [PickleValue] = []
@@ -37,7 +37,7 @@ public final class PickleMachine {
     /// - Returns: the tree, its first forbidden global (nil when none) with the dict keys pending on the
     ///   stack when it was read, and the offset after STOP.
     /// - Throws: ``PickleFailure``.
-    public static func run(
+    package static func run(
         _ bytes: UnsafeRawBufferPointer, from start: Int = 0, limits: PickleLimits = .standard,
         trailingBytesAllowed: Bool = false, isAllowed: @escaping (PickleGlobal) -> Bool = { _ in true }
     ) throws(PickleFailure) -> (tree: PickleTree, forbidden: PickleGlobal?, forbiddenKeyPath: String?, end: Int) {

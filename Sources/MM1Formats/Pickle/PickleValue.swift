@@ -3,7 +3,7 @@
 ///
 /// Lists, dicts, sets and call nodes are objects (``PickleList``, ``PickleDict``, ``PickleCall``), so a
 /// memo entry fetched twice is the same object, as in Python: aliasing shares, it never copies.
-public enum PickleValue {
+package enum PickleValue {
     case none
     case bool(Bool)
     case int(Int)
@@ -37,7 +37,7 @@ public enum PickleValue {
     }
 
     /// A short rendering for reports: scalars in full (strings abbreviated), containers by size.
-    public var summary: String {
+    package var summary: String {
         switch self {
         case .none: "None"
         case .bool(let b): b ? "True" : "False"
@@ -57,11 +57,11 @@ public enum PickleValue {
     }
 
     /// The text of a string value, or nil.
-    public var string: String? { if case .string(let s) = self { s } else { nil } }
+    package var string: String? { if case .string(let s) = self { s } else { nil } }
     /// The value of an integer that fits in `Int`, or nil (booleans are not integers here).
-    public var int: Int? { if case .int(let i) = self { i } else { nil } }
+    package var int: Int? { if case .int(let i) = self { i } else { nil } }
     /// The items of a tuple, or nil.
-    public var tupleItems: [PickleValue]? { if case .tuple(let items, _) = self { items } else { nil } }
+    package var tupleItems: [PickleValue]? { if case .tuple(let items, _) = self { items } else { nil } }
 }
 
 /// A global's name: `(module, name)`, never resolved.
@@ -74,33 +74,33 @@ public struct PickleGlobal: Sendable, Hashable {
 }
 
 /// A mutable, shared list (also a set's items).
-public final class PickleList {
-    public internal(set) var items: [PickleValue]
+package final class PickleList {
+    package internal(set) var items: [PickleValue]
     init(_ items: [PickleValue] = []) { self.items = items }
 }
 
 /// A mutable, shared dict, entries in insertion order (duplicates keep the last value, as Python's).
-public final class PickleDict {
-    public internal(set) var entries: [(key: PickleValue, value: PickleValue)] = []
+package final class PickleDict {
+    package internal(set) var entries: [(key: PickleValue, value: PickleValue)] = []
     /// The state a BUILD gave it (an OrderedDict's `{'_metadata': …}`), or nil.
-    public internal(set) var state: PickleValue?
+    package internal(set) var state: PickleValue?
     /// Made by `collections.OrderedDict()`.
-    public let ordered: Bool
+    package let ordered: Bool
     init(ordered: Bool) { self.ordered = ordered }
 }
 
 /// What Python would have called, as data: the callee (always a ``PickleGlobal``), its arguments,
 /// and the state a BUILD would have set on the result.
-public final class PickleCall {
-    public enum Kind: String, Sendable { case reduce, newObject, object, instance }
-    public let kind: Kind
-    public let callee: PickleValue
-    public let arguments: [PickleValue]
+package final class PickleCall {
+    package enum Kind: String, Sendable { case reduce, newObject, object, instance }
+    package let kind: Kind
+    package let callee: PickleValue
+    package let arguments: [PickleValue]
     /// NEWOBJ_EX's keyword arguments.
-    public let keywordArguments: PickleValue?
-    public internal(set) var state: PickleValue?
+    package let keywordArguments: PickleValue?
+    package internal(set) var state: PickleValue?
     /// The pickle byte of the opcode that made it.
-    public let offset: Int
+    package let offset: Int
     /// 1 + the deepest immutable value among the arguments.
     let depth: Int
     init(kind: Kind, callee: PickleValue, arguments: [PickleValue], keywordArguments: PickleValue? = nil, offset: Int) {
@@ -112,18 +112,18 @@ public final class PickleCall {
         self.offset = offset
     }
     /// The callee's name.
-    public var global: PickleGlobal? { if case .global(let g) = callee { g } else { nil } }
+    package var global: PickleGlobal? { if case .global(let g) = callee { g } else { nil } }
 }
 
 /// The values of one pickle and everything they reference, released without recursion: a hostile
 /// pickle can chain millions of lists, and releasing such a chain naively would recurse once per link.
-public final class PickleTree {
+package final class PickleTree {
     /// The value STOP returned.
-    public let root: PickleValue
+    package let root: PickleValue
     /// Every global the pickle names, in order of first appearance.
-    public let globals: [PickleGlobal]
+    package let globals: [PickleGlobal]
     /// How many values the machine created for it.
-    public let valueCount: Int
+    package let valueCount: Int
     private var objects: [AnyObject]
 
     init(root: PickleValue, globals: [PickleGlobal], valueCount: Int, objects: [AnyObject]) {

@@ -6,9 +6,9 @@ import MM1Tensor
 ///
 /// Narrower than torch's `_get_allowed_globals`: no `torch.device`, qschemes, layouts, or the sparse,
 /// quantized and nested rebuilds, which no weight checkpoint of this project's models uses.
-public enum TorchGlobals {
+package enum TorchGlobals {
     /// The functions that rebuild a tensor (`torch/_utils.py`), and how to read their arguments.
-    public enum Rebuild: String, Sendable, CaseIterable {
+    package enum Rebuild: String, Sendable, CaseIterable {
         /// `(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])`
         case tensorV2 = "_rebuild_tensor_v2"
         /// `(storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])`
@@ -22,7 +22,7 @@ public enum TorchGlobals {
     }
 
     /// The typed storages (`torch/storage.py` `_dtype_to_storage_type_map`) mm1conv reads, by name.
-    public static let storageTypes: [String: DType] = [
+    package static let storageTypes: [String: DType] = [
         "DoubleStorage": .f64, "FloatStorage": .f32, "HalfStorage": .f16, "BFloat16Storage": .bf16,
         "LongStorage": .i64, "IntStorage": .i32, "ShortStorage": .i16, "CharStorage": .i8, "ByteStorage": .u8,
         "BoolStorage": .bool, "ComplexFloatStorage": .c64,
@@ -33,7 +33,7 @@ public enum TorchGlobals {
     static let untypedStorage = "UntypedStorage"
 
     /// The dtype globals (`torch.float32`, …) by name, the aliases torch defines included.
-    public static let dtypes: [String: DType] = [
+    package static let dtypes: [String: DType] = [
         "float32": .f32, "float": .f32, "float16": .f16, "half": .f16, "bfloat16": .bf16, "float64": .f64, "double": .f64,
         "int8": .i8, "uint8": .u8, "int16": .i16, "short": .i16, "int32": .i32, "int": .i32, "int64": .i64, "long": .i64,
         "uint16": .u16, "uint32": .u32, "uint64": .u64, "bool": .bool, "complex64": .c64, "cfloat": .c64,
@@ -47,7 +47,7 @@ public enum TorchGlobals {
     ]
 
     /// Whether a checkpoint may name `g`.
-    public static func isAllowed(_ g: PickleGlobal) -> Bool {
+    package static func isAllowed(_ g: PickleGlobal) -> Bool {
         switch g.module {
         case "torch._utils": Rebuild(rawValue: g.name) != nil
         case "torch._tensor": g.name == "_rebuild_from_type_v2"

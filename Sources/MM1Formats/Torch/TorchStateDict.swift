@@ -11,22 +11,22 @@ import MM1Tensor
 ///    A flat key such as Hugging Face's `model.layers.0…` is not a wrapper: only nesting is unwrapped.
 /// 3. A `module.` (DataParallel) or `_orig_mod.` (`torch.compile`) prefix on every name is removed.
 /// Each step taken is reported as a warning.
-public struct TorchStateDict {
+package struct TorchStateDict {
     /// The tensors, in the order the pickle lists them.
-    public private(set) var tensors: [TorchTensorRecord] = []
+    package private(set) var tensors: [TorchTensorRecord] = []
     /// Non-tensor values (`epoch`, `step`, …) by key path, rendered as text.
-    public private(set) var metadata: [String: String] = [:]
-    public private(set) var warnings: [String] = []
+    package private(set) var metadata: [String: String] = [:]
+    package private(set) var warnings: [String] = []
     /// Every storage referenced, by key.
-    public internal(set) var storages: [String: TorchStorage] = [:]
+    package internal(set) var storages: [String: TorchStorage] = [:]
 
     /// The first tensor (in pickle order, by its final name) that uses storage `key`, for errors.
-    public func firstTensor(using key: String) -> String? { tensors.first { $0.storage.key == key }?.name }
+    package func firstTensor(using key: String) -> String? { tensors.first { $0.storage.key == key }?.name }
 
     /// The wrappers of rule 2, in the order they are tried.
-    public static let wrapperKeys = ["state_dict", "model_state_dict", "model", "module", "ema"]
+    package static let wrapperKeys = ["state_dict", "model_state_dict", "model", "module", "ema"]
     /// Name prefixes of rule 3.
-    public static let wrapperPrefixes = ["module.", "_orig_mod."]
+    package static let wrapperPrefixes = ["module.", "_orig_mod."]
     /// Visits of the walk per value the pickle created, beyond which sharing is taken as an attack.
     static let visitsPerValue = 16
     /// Most non-tensor values kept as metadata; the rest are counted.
@@ -42,7 +42,7 @@ public struct TorchStateDict {
 
     /// Interprets a checkpoint's main pickle.
     /// - Throws: ``TorchReadFailure``.
-    public init(_ tree: PickleTree, legacy: Bool, limits: PickleLimits = .standard) throws(TorchReadFailure) {
+    package init(_ tree: PickleTree, legacy: Bool, limits: PickleLimits = .standard) throws(TorchReadFailure) {
         self.legacy = legacy
         self.limits = limits
         // Values shared through the memo are walked once per reference: a few dozen lists referencing
@@ -152,10 +152,10 @@ public struct TorchStateDict {
 }
 
 /// A violation found while interpreting a pickle, with the key path it sits under.
-public struct TorchReadFailure: Error, Sendable {
-    public let violation: PickleViolation
+package struct TorchReadFailure: Error, Sendable {
+    package let violation: PickleViolation
     /// The dotted key path, when known.
-    public let key: String?
+    package let key: String?
     init(_ violation: PickleViolation, key: String? = nil) {
         self.violation = violation
         self.key = key

@@ -1,17 +1,17 @@
 import MM1Tensor
 
 /// A storage a checkpoint's tensors point into, as its persistent id declares it.
-public struct TorchStorage: Sendable, Hashable {
+package struct TorchStorage: Sendable, Hashable {
     /// The record key (`data/<key>` in a zip, a position in the legacy storage list).
-    public let key: String
+    package let key: String
     /// The element type of a typed storage; nil for `torch.UntypedStorage` (bytes).
-    public let dtype: DType?
+    package let dtype: DType?
     /// The declared element count (bytes for an untyped storage).
-    public let numel: Int
+    package let numel: Int
     /// `numel` × element size: what the record must hold.
-    public let byteCount: Int
+    package let byteCount: Int
     /// For a legacy storage view (`view_metadata`): the bytes of the record it covers; otherwise all of them.
-    public let view: Range<Int>
+    package let view: Range<Int>
 
     /// Parses a persistent id: `('storage', type, key, location, numel)` in a zip, with a sixth item
     /// (`view_metadata` or None) in the legacy format.
@@ -73,17 +73,17 @@ public struct TorchStorage: Sendable, Hashable {
 }
 
 /// One tensor of a checkpoint: where it is in which storage, and its layout, in elements as torch records them.
-public struct TorchTensorRecord: Sendable {
-    public let name: String
-    public let dtype: DType
-    public let shape: Shape
-    public let strides: [Int]
+package struct TorchTensorRecord: Sendable {
+    package let name: String
+    package let dtype: DType
+    package let shape: Shape
+    package let strides: [Int]
     /// Offset into the storage, in elements of `dtype`.
-    public let storageOffset: Int
-    public let storage: TorchStorage
+    package let storageOffset: Int
+    package let storage: TorchStorage
 
     /// Whether the tensor is its storage's bytes from `storageOffset` on, row-major, with no gaps.
-    public var isContiguous: Bool {
+    package var isContiguous: Bool {
         var expected = 1
         for (size, stride) in zip(shape.dimensions, strides).reversed() where size != 1 {
             if stride != expected { return false }
@@ -93,7 +93,7 @@ public struct TorchTensorRecord: Sendable {
     }
 
     /// Byte count of the tensor's contiguous copy.
-    public var byteCount: Int { shape.elementCount * (dtype.byteWidth ?? 1) }
+    package var byteCount: Int { shape.elementCount * (dtype.byteWidth ?? 1) }
 
     /// Most bytes a view may have beyond its storage's own: stride-0 (broadcast) views are copied out when
     /// viewed, so their expansion is capped.

@@ -28,61 +28,61 @@ import MM1Tensor
 ///
 /// Every number read from the file goes through checked arithmetic, nothing is allocated by a size the
 /// file declares beyond the capped entry count, and every loop is bounded by the input's size.
-public struct TorchZipArchive: Sendable {
+package struct TorchZipArchive: Sendable {
     /// Named caps on what an archive may declare, checked before anything is allocated for it.
-    public struct Limits: Sendable, Equatable {
+    package struct Limits: Sendable, Equatable {
         /// Most entries (a checkpoint holds one per storage, plus a few records).
-        public var maxEntries = 1_000_000
+        package var maxEntries = 1_000_000
         /// Largest central directory, in bytes.
-        public var maxCentralDirectoryBytes = 128 << 20
+        package var maxCentralDirectoryBytes = 128 << 20
 
-        public init() {}
+        package init() {}
 
         /// The defaults.
-        public static let standard = Limits()
+        package static let standard = Limits()
     }
 
     /// One stored record of the archive.
-    public struct Entry: Sendable, Equatable {
+    package struct Entry: Sendable, Equatable {
         /// The name inside the archive folder: `data.pkl`, `data/0`, `byteorder`, `.data/version`, ….
-        public let name: String
+        package let name: String
         /// The name as the archive stores it, folder included (`archive/data.pkl`).
-        public let storedName: String
+        package let storedName: String
         /// Where the record's bytes are in the file (or the buffer the archive was read from).
-        public let range: Range<Int>
+        package let range: Range<Int>
         /// The CRC-32 the central directory records (0 when the writer had CRCs switched off).
-        public let crc32: UInt32
+        package let crc32: UInt32
     }
 
     /// The file as the user named it (or the display name given with the bytes).
-    public let file: String
+    package let file: String
     /// The folder every entry is in, without its slash: the saved file's base name, or `archive`.
-    public let prefix: String
+    package let prefix: String
     /// Every entry, in central directory order.
-    public let entries: [Entry]
+    package let entries: [Entry]
     /// Bytes before the zip itself (0 for a file written by torch): added to every offset it stores.
-    public let zipOffset: Int
+    package let zipOffset: Int
     /// True when ZIP64 end records describe the central directory.
-    public let isZip64: Bool
+    package let isZip64: Bool
     private let index: [String: Int]
 
     /// True when `bytes` begin with a zip local header signature (`PK\u{3}\u{4}`): how `torch.load` tells its
     /// zip format from the legacy one. Dispatch on this, as torch does, so that a file torch reads as a
     /// legacy pickle is never read as a zip found at its end.
-    public static func hasMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    package static func hasMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
         ZipRecord(at: 0, length: 4, in: bytes)?.hasSignature(ZipLayout.localHeaderSignature) ?? false
     }
 
     /// Reads the archive in a mapped file; the entries' ranges are offsets into `mapping.bytes`.
     /// - Throws: ``FormatError`` with a ``TorchZipViolation``, naming the mapping's path and the entry at fault.
-    public init(_ mapping: MappedFile, limits: Limits = .standard) throws(FormatError) {
+    package init(_ mapping: MappedFile, limits: Limits = .standard) throws(FormatError) {
         try self.init(bytes: mapping.bytes, file: mapping.path, limits: limits)
     }
 
     /// Reads the archive in `bytes` (a file's mapping, or a buffer: fuzzing); `file` names it in errors.
     /// Nothing of `bytes` is kept: the entries' ranges are offsets into it.
     /// - Throws: ``FormatError`` with a ``TorchZipViolation``.
-    public init(bytes: UnsafeRawBufferPointer, file: String, limits: Limits = .standard) throws(FormatError) {
+    package init(bytes: UnsafeRawBufferPointer, file: String, limits: Limits = .standard) throws(FormatError) {
         self.file = file
         do throws(ZipFailure) {
             let location = try ZipDirectoryLocation.find(in: bytes, limits: limits)
@@ -111,17 +111,17 @@ public struct TorchZipArchive: Sendable {
     }
 
     /// The entry named `name` inside the archive folder (`data/0`), if there is one.
-    public subscript(name: String) -> Entry? { index[name].map { entries[$0] } }
+    package subscript(name: String) -> Entry? { index[name].map { entries[$0] } }
 
     /// The bytes of `entry` in `bytes`, the buffer (or mapping) the archive was read from.
-    public func bytes(of entry: Entry, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    package func bytes(of entry: Entry, in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[entry.range])
     }
 
     /// Checks `entry`'s bytes in `bytes` (the buffer the archive was read from) against the CRC-32 the
     /// central directory records. Not done when opening: see the type's documentation.
     /// - Throws: ``FormatError`` with ``TorchZipViolation/checksumMismatch(expected:actual:)``.
-    public func verifyChecksum(of entry: Entry, in bytes: UnsafeRawBufferPointer) throws(FormatError) {
+    package func verifyChecksum(of entry: Entry, in bytes: UnsafeRawBufferPointer) throws(FormatError) {
         let actual = CRC32.checksum(self.bytes(of: entry, in: bytes))
         guard actual == entry.crc32 else {
             throw FormatError(.torchZip(.checksumMismatch(expected: entry.crc32, actual: actual)), file: file, tensor: entry.storedName)
