@@ -109,7 +109,7 @@ public enum Checkpoint {
     }
 
     static func ggufFiles(named names: [String], in folder: String) -> [String]? {
-        guard !names.contains(where: { $0.hasSuffix(".safetensors") || $0.hasSuffix(".safetensors.index.json") }) else { return nil }
+        guard !SafetensorsCheckpoint.found(among: names) else { return nil }
         let ggufs = names.filter { $0.hasSuffix(".gguf") }.sorted().map { "\(folder)/\($0)" }
         return ggufs.isEmpty ? nil : ggufs
     }

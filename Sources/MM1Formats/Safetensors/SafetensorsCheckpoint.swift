@@ -380,6 +380,12 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         return Index(path: path, file: file, shardPaths: shardPaths, metadata: metadata, entries: sorted, unescaped: unescaped)
     }
 
+    /// Whether a folder's entry `names` hold a safetensors checkpoint (a file or an index): such a folder is read
+    /// as safetensors, which other readers of folders (GGUF, PyTorch `.bin`) leave to this one.
+    static func found(among names: [String]) -> Bool {
+        names.contains { $0.hasSuffix(".safetensors") || $0.hasSuffix(".safetensors.index.json") }
+    }
+
     /// A shard name must be a plain file name in the checkpoint's folder, as every Hugging Face and
     /// MLX writer produces: no folder separators of either kind, no drive letter, no NUL, not `.`/`..`.
     public static func isSafeShardName(_ name: String) -> Bool {

@@ -20,10 +20,13 @@ public enum TorchCheckpoint {
         if probe.hasExtension(".bin.index.json") { return true }
         if let names = probe.folderNames { return folderEntry(named: names, in: probe.path) != nil }
         guard let head = probe.head else { return false }
-        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: TorchCheckpointFile.legacyMagic) { return true }
-        guard fileExtensions.contains(where: { probe.path.hasSuffix($0) }) else { return false }
-        let isPickle = head.count >= 3 && head[0] == 0x80 && head[1] <= 5 && head[2] != 0  // a safetensors length has zeros there
-        return isPickle || head.withUnsafeBytes { TorchCheckpointFile.isTar($0) }
+        return head.withUnsafeBytes { bytes in
+            let kind = TorchCheckpointFile.Container.sniff(bytes)
+            if kind == .zip || kind == .legacy { return true }
+            guard fileExtensions.contains(where: { probe.path.hasSuffix($0) }) else { return false }
+            // A safetensors header length can start like a PROTO opcode, but has zeros after it.
+            return (kind == .pickle && bytes[2] != 0) || TorchCheckpointFile.isTar(bytes)
+        }
     }
 
     /// The index or single checkpoint a folder holds: `pytorch_model.bin.index.json`, else `pytorch_model.bin`
@@ -33,7 +36,7 @@ public enum TorchCheckpoint {
     }
 
     static func folderEntry(named names: [String], in folder: String) -> String? {
-        guard !names.contains(where: { $0.hasSuffix(".safetensors") || $0.hasSuffix(".safetensors.index.json") }) else { return nil }
+        guard !SafetensorsCheckpoint.found(among: names) else { return nil }
         if names.contains(indexName) { return "\(folder)/\(indexName)" }
         if names.contains("pytorch_model.bin") { return "\(folder)/pytorch_model.bin" }
         return nil

@@ -18,7 +18,22 @@ import MM1Tensor
 /// Tensors sharing a storage (tied weights) are listed under every name.
 public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
     /// How the file is laid out.
-    public enum Container: String, Sendable { case zip, legacy, pickle }
+    public enum Container: String, Sendable {
+        case zip, legacy, pickle
+
+        /// The container a file starting with `bytes` is, by signature, as `torch.load` decides: a zip local
+        /// header, the legacy format's magic-number pickle, or any other pickle (PROTO ≤ 5); nil for none.
+        static func sniff(_ bytes: UnsafeRawBufferPointer) -> Container? {
+            if TorchZipArchive.hasMagic(bytes) { return .zip }
+            if bytes.starts(with: legacyMagic) { return .legacy }
+            if bytes.count >= 3, bytes[0] == 0x80, bytes[1] <= 5 { return .pickle }
+            return nil
+        }
+
+        /// The signatures that decide a container by themselves (zip and legacy; a bare pickle's PROTO byte
+        /// does not), for readers that see a file's first bytes as they arrive.
+        static let signatures: [[UInt8]] = [[0x50, 0x4B, 0x03, 0x04], legacyMagic]
+    }
 
     public let path: String
     public let mapping: MappedFile
@@ -45,19 +60,16 @@ public final class TorchCheckpointFile: TensorSource, @unchecked Sendable {
         mapping = try MappedFile(path: path)
         let bytes = mapping.bytes
         let read: TorchFileContents
-        if bytes.count >= 4, bytes[0] == 0x50, bytes[1] == 0x4B, bytes[2] == 0x03, bytes[3] == 0x04 {
-            read = try TorchFileContents(zip: try TorchZipOpening.records(of: mapping), in: bytes, path: path, limits: limits)
-            container = .zip
-        } else if bytes.starts(with: Self.legacyMagic) {
-            read = try TorchFileContents(legacy: bytes, path: path, limits: limits)
-            container = .legacy
-        } else if Self.isTar(bytes) {
-            throw FormatError(.pickle(.tarFormat), file: path)
-        } else if bytes.count >= 3, bytes[0] == 0x80, bytes[1] <= 5 {
-            read = try TorchFileContents(pickle: bytes, path: path, limits: limits)
-            container = .pickle
-        } else {
+        // A tar is told before a bare pickle: its first bytes are a member's name, which may be anything.
+        guard let kind = Container.sniff(bytes), kind != .pickle || !Self.isTar(bytes) else {
+            if Self.isTar(bytes) { throw FormatError(.pickle(.tarFormat), file: path) }
             throw FormatError(.pickle(.notACheckpoint("no zip, legacy torch or pickle signature")), file: path)
+        }
+        container = kind
+        switch kind {
+        case .zip: read = try TorchFileContents(zip: try TorchZipOpening.records(of: mapping), in: bytes, path: path, limits: limits)
+        case .legacy: read = try TorchFileContents(legacy: bytes, path: path, limits: limits)
+        case .pickle: read = try TorchFileContents(pickle: bytes, path: path, limits: limits)
         }
         globals = read.globals
         metadata = read.state.metadata

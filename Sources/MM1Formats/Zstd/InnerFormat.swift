@@ -35,10 +35,13 @@ struct InnerFormatSniffer: Sendable {
     /// size shows only at its end (the zip's central directory, the legacy storage list), so the output is capped
     /// by the free space alone; the reader checks the whole file once it is out.
     static let pytorch = InnerFormatSniffer(name: "PyTorch") { bytes in
-        let magics: [[UInt8]] = [[0x50, 0x4B, 0x03, 0x04], TorchCheckpointFile.legacyMagic]
+        let magics = TorchCheckpointFile.Container.signatures
         let need = magics.map(\.count).max()!
         let head = Array(bytes.prefix(need))
-        if magics.contains(where: { head.starts(with: $0) }) { return .valid(size: UInt64(bytes.count)...UInt64.max) }
+        switch TorchCheckpointFile.Container.sniff(bytes) {
+        case .zip?, .legacy?: return .valid(size: UInt64(bytes.count)...UInt64.max)
+        case .pickle?, nil: break
+        }
         if head.count < need, magics.contains(where: { $0.starts(with: head) }) { return .needMore(need) }
         return .notThisFormat("PyTorch: neither a zip nor the legacy format's magic number")
     }
